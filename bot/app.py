@@ -1,0 +1,60 @@
+"""The Bolt app and the ASGI application that serves it (DESIGN rule 1: AsyncApp, so acks
+never wait behind each other; blocking work goes to the runtime's thread pool)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+from bot.scheduler import start_scheduler
+from handlers import incident
+
+
+def create_bolt_app(rt: Runtime) -> AsyncApp:
+    client = AsyncWebClient(
+        token=rt.settings.bot_token, base_url=rt.settings.api_url, timeout=10,
+        retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                        AsyncServerErrorRetryHandler(max_retry_count=2)],
+    )
+    app = AsyncApp(client=client, signing_secret=rt.settings.signing_secret or "",
+                   request_verification_enabled=rt.settings.signing_secret is not None,
+                   process_before_response=False)
+    incident.register(app, rt)
+    return app
+
+
+def create_asgi_app(rt: Runtime, *, scheduler: bool = True) -> Starlette:
+    bolt = create_bolt_app(rt)
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def slack_events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        running = start_scheduler(rt) if scheduler else None
+        try:
+            yield
+        finally:
+            if running:
+                running.shutdown(wait=True)
+
+    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
+                             Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)

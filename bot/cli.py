@@ -1,0 +1,134 @@
+"""`opsbot` command line: serve, sandbox, check, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+from collections.abc import Sequence
+
+import uvicorn
+
+from bot.logging import configure_logging
+from bot.settings import Settings, SettingsError, load_settings
+from playbooks.check import check
+from playbooks.loader import PlaybookError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="opsbot", description="Slack ChatOps for incidents and operations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the bot (HTTP mode on PORT, or --socket-mode)")
+    serve.add_argument("--socket-mode", action="store_true", help="connect over Socket Mode (SLACK_APP_TOKEN)")
+    serve.add_argument("--host", default="0.0.0.0")
+    sandbox = sub.add_parser("sandbox", help="run the bot against a local Slack sandbox, with a console")
+    sandbox.add_argument("--no-console", action="store_true", help="serve only; drive it over HTTP")
+    sandbox.add_argument("--sandbox-port", type=int, default=3001)
+    sub.add_parser("check", help="validate settings and playbooks")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "serve":
+            return _serve(args.host, socket_mode=args.socket_mode)
+        if args.command == "sandbox":
+            return _sandbox(args.sandbox_port, console=not args.no_console)
+        if args.command == "check":
+            return _check()
+        return _db_upgrade()
+    except (SettingsError, PlaybookError) as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _check() -> int:
+    settings = load_settings(require_slack=False)
+    problems = check(settings.playbooks_dir)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print("settings and playbooks are valid")
+    return 0
+
+
+def _db_upgrade() -> int:
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    settings = load_settings(require_slack=False)
+    upgrade(make_engine(settings.database_url))
+    print("database is up to date")
+    return 0
+
+
+def _serve(host: str, *, socket_mode: bool) -> int:
+    settings = load_settings(socket_mode=socket_mode)
+    configure_logging(settings.secrets)
+    from bot.app import create_asgi_app, create_bolt_app
+    from bot.runtime import build_runtime
+
+    rt = build_runtime(settings)
+    app = create_asgi_app(rt)
+    config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    if not socket_mode:
+        server.run()
+        return 0
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    async def both() -> None:
+        handler = AsyncSocketModeHandler(create_bolt_app(rt), settings.app_token)
+        await handler.connect_async()
+        try:
+            await server.serve()  # health checks and webhooks still need HTTP
+        finally:
+            await handler.close_async()
+
+    asyncio.run(both())
+    return 0
+
+
+def _sandbox(sandbox_port: int, *, console: bool) -> int:
+    from bot.sandbox.console import run_console
+    from bot.sandbox.server import SandboxServer
+    from bot.sandbox.simulator import SlackSimulator
+    from bot.sandbox.workspace import SIGNING_SECRET, default_workspace
+    from bot.sandbox.workspace import TOKEN as SANDBOX_TOKEN
+
+    sandbox = SandboxServer(default_workspace())
+    sandbox.start(port=sandbox_port)
+    env = dict(os.environ, SLACK_BOT_TOKEN=SANDBOX_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+               SLACK_API_URL=sandbox.api_url)
+    env.pop("SLACK_APP_TOKEN", None)
+    settings: Settings = load_settings(env)
+    configure_logging(settings.secrets, json=False)
+    from bot.app import create_asgi_app
+    from bot.runtime import build_runtime
+
+    rt = build_runtime(settings)
+    server = uvicorn.Server(uvicorn.Config(create_asgi_app(rt), host="127.0.0.1", port=settings.port,
+                                           log_level="warning", access_log=False))
+    print(f"Slack sandbox at {sandbox.base_url}; bot at http://127.0.0.1:{settings.port}/slack/events")
+    if not console:
+        server.run()
+        return 0
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        run_console(sandbox, SlackSimulator(f"http://127.0.0.1:{settings.port}", SIGNING_SECRET, sandbox))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

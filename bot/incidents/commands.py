@@ -1,0 +1,246 @@
+"""`/incident` command text → a typed command, or a ParseError that says how to write it.
+
+Pure functions (no playbook, no database) so any text can be property-tested.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from playbooks.models import SEVERITY_KEYS
+
+MAX_TITLE = 150
+MAX_TEXT = 2900
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+USAGE = """\
+*`/incident` commands*
+• `/incident declare P0|P1|P2|P3 <title>`: declare an incident (or `/incident` alone for a form)
+In an incident channel:
+• `/incident assign <role> @user`: roles are commander, tech lead, comms lead, scribe
+• `/incident ack`: acknowledge the incident
+• `/incident update <text>`: post a status update (`/incident update` alone opens the form; \
+`status: Mitigating; impact: ...; actions: ...; eta: ...` fills the template)
+• `/incident severity P0-P3`: change the severity
+• `/incident note <text>`: add a note to the timeline
+• `/incident phase <name>`: move to a phase (detect, classify, contain, investigate, remediate, verify, \
+document, postmortem)
+• `/incident status`: where the incident stands
+• `/incident resolve <summary>`: resolve it
+• `/incident postmortem`: draft the post-mortem from the timeline
+Anywhere: `/incident list`, `/incident help`"""
+
+
+@dataclass(frozen=True)
+class ParseError:
+    message: str
+
+
+@dataclass(frozen=True)
+class OpenDeclareModal:
+    pass
+
+
+@dataclass(frozen=True)
+class Declare:
+    severity: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Assign:
+    role: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    pass
+
+
+@dataclass(frozen=True)
+class OpenUpdateModal:
+    pass
+
+
+@dataclass(frozen=True)
+class UpdateFields:
+    status: str | None = None
+    impact: str | None = None
+    actions: str | None = None
+    eta: str | None = None
+
+
+@dataclass(frozen=True)
+class PostUpdate:
+    fields: UpdateFields
+
+
+@dataclass(frozen=True)
+class ChangeSeverity:
+    severity: str
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+
+
+@dataclass(frozen=True)
+class SetPhase:
+    phase: str
+
+
+@dataclass(frozen=True)
+class Status:
+    pass
+
+
+@dataclass(frozen=True)
+class Resolve:
+    summary: str
+
+
+@dataclass(frozen=True)
+class DraftPostmortem:
+    pass
+
+
+@dataclass(frozen=True)
+class ListIncidents:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+Command = (OpenDeclareModal | Declare | Assign | Acknowledge | OpenUpdateModal | PostUpdate | ChangeSeverity
+           | Note | SetPhase | Status | Resolve | DraftPostmortem | ListIncidents | Help)
+
+# Commands that only make sense inside an incident channel.
+CHANNEL_COMMANDS = (Assign, Acknowledge, OpenUpdateModal, PostUpdate, ChangeSeverity, Note, SetPhase, Status,
+                    Resolve, DraftPostmortem)
+
+
+def parse(text: str) -> Command | ParseError:
+    text = (text or "").strip()
+    if not text:
+        return OpenDeclareModal()
+    verb, _, rest = text.partition(" ")
+    verb = verb.lower()
+    rest = rest.strip()
+    parser = _VERBS.get(verb)
+    if parser is None:
+        return ParseError(f"I don't know `/incident {verb[:40]}`. Try `/incident help`.")
+    return parser(rest)
+
+
+def parse_severity(text: str) -> str | None:
+    value = text.strip().upper()
+    return value if value in SEVERITY_KEYS else None
+
+
+def _severity_error(given: str) -> ParseError:
+    return ParseError(f"`{given[:20]}` is not a severity; use P0, P1, P2 or P3. "
+                      "Example: `/incident declare P1 Checkout is failing`")
+
+
+def _declare(rest: str) -> Command | ParseError:
+    if not rest:
+        return OpenDeclareModal()
+    first, _, title = rest.partition(" ")
+    severity = parse_severity(first)
+    if severity is None:
+        return _severity_error(first)
+    title = " ".join(title.split())
+    if not title:
+        return ParseError("Give the incident a title: `/incident declare P1 Checkout is failing`")
+    if len(title) > MAX_TITLE:
+        return ParseError(f"The title is {len(title)} characters; keep it under {MAX_TITLE}.")
+    return Declare(severity, title)
+
+
+def _assign(rest: str) -> Command | ParseError:
+    usage = "Write it as `/incident assign <role> @user`, e.g. `/incident assign commander @alice`."
+    mentions = list(_MENTION.finditer(rest))
+    if not mentions:
+        if "@" in rest:
+            return ParseError("That is not a user mention: pick the person from Slack's @ menu. " + usage)
+        return ParseError("Name the person with an @mention. " + usage)
+    match = mentions[-1]
+    role = (rest[: match.start()] + rest[match.end():]).strip()
+    if not role:
+        return ParseError("Which role? " + usage)
+    return Assign(" ".join(role.split()), match.group(1))
+
+
+_FIELD = re.compile(r"^\s*(status|impact|actions?|eta)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def parse_update_fields(text: str) -> UpdateFields:
+    """``status: X; impact: Y`` fills those fields; plain text is what we are doing (Actions)."""
+    found: dict[str, str] = {}
+    for part in re.split(r"[;\n]", text):
+        m = _FIELD.match(part)
+        if m:
+            key = m.group(1).lower().rstrip("s") if m.group(1).lower().startswith("action") else m.group(1).lower()
+            found["actions" if key == "action" else key] = m.group(2).strip()[:MAX_TEXT]
+    if not found:
+        return UpdateFields(actions=text.strip()[:MAX_TEXT])
+    return UpdateFields(**found)
+
+
+def _update(rest: str) -> Command | ParseError:
+    if not rest:
+        return OpenUpdateModal()
+    return PostUpdate(parse_update_fields(rest))
+
+
+def _severity(rest: str) -> Command | ParseError:
+    if not rest:
+        return ParseError("Which severity? `/incident severity P2`")
+    severity = parse_severity(rest)
+    return ChangeSeverity(severity) if severity else _severity_error(rest)
+
+
+def _text_command(kind: type, usage: str) -> object:
+    def parser(rest: str) -> Command | ParseError:
+        if not rest:
+            return ParseError(usage)
+        if len(rest) > MAX_TEXT:
+            return ParseError(f"That is {len(rest)} characters; keep it under {MAX_TEXT}.")
+        return kind(rest)
+
+    return parser
+
+
+def _no_args(kind: type) -> object:
+    return lambda rest: kind()
+
+
+def _phase(rest: str) -> Command | ParseError:
+    if not rest:
+        return ParseError("Which phase? `/incident phase contain`")
+    return SetPhase(rest[:60])
+
+
+_VERBS = {
+    "declare": _declare,
+    "assign": _assign,
+    "ack": _no_args(Acknowledge),
+    "acknowledge": _no_args(Acknowledge),
+    "update": _update,
+    "severity": _severity,
+    "sev": _severity,
+    "note": _text_command(Note, "What should the note say? `/incident note Restarted the API pods`"),
+    "phase": _phase,
+    "status": _no_args(Status),
+    "resolve": _text_command(Resolve, "Say how it was resolved: `/incident resolve Rolled back release 42`"),
+    "postmortem": _no_args(DraftPostmortem),
+    "post-mortem": _no_args(DraftPostmortem),
+    "list": _no_args(ListIncidents),
+    "help": _no_args(Help),
+}

@@ -1,0 +1,61 @@
+"""Units of work the handlers run off the event loop: one session, one commit, then delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from bot.incidents import queries, service, views
+from bot.incidents.service import Ctx, DeclareRequest, IncidentError
+from bot.runtime import Runtime
+from storage.db import session_scope
+from storage.models import Incident
+
+T = TypeVar("T")
+NOT_AN_INCIDENT_CHANNEL = ("`/incident {verb}` works in an incident channel. Run it in the channel of the "
+                           "incident (`/incident list` shows them), or declare one with `/incident declare`.")
+
+
+def declare(rt: Runtime, req: DeclareRequest) -> tuple[Incident, bool]:
+    with session_scope(rt.engine) as session:
+        return service.declare(Ctx(session, rt.clock(), rt.playbook), req)
+
+
+def in_channel(rt: Runtime, channel_id: str, verb: str, fn: Callable[[Ctx, Incident], T]) -> T:
+    """Run ``fn`` on the incident whose channel this is; refuse anywhere else."""
+    with session_scope(rt.engine) as session:
+        incident = queries.by_channel(session, channel_id)
+        if incident is None:
+            raise IncidentError(NOT_AN_INCIDENT_CHANNEL.format(verb=verb))
+        result = fn(Ctx(session, rt.clock(), rt.playbook), incident)
+    rt.kick_delivery()
+    return result
+
+
+def by_id(rt: Runtime, incident_id: int, fn: Callable[[Ctx, Incident], T], *, must_be_open: bool = True) -> T:
+    with session_scope(rt.engine) as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise IncidentError("That incident no longer exists.")
+        if must_be_open and incident.status != "open":
+            raise IncidentError(f"{incident.ref} is resolved; nothing to change.")
+        result = fn(Ctx(session, rt.clock(), rt.playbook), incident)
+    rt.kick_delivery()
+    return result
+
+
+def open_list(rt: Runtime) -> str:
+    with session_scope(rt.engine) as session:
+        return views.list_text(rt.playbook, service.open_incidents(session), rt.clock())
+
+
+def status(ctx: Ctx, incident: Incident) -> str:
+    return views.status_text(ctx.playbook, incident, queries.roles(ctx.session, incident.id),
+                             queries.latest_update(ctx.session, incident.id),
+                             queries.progress(ctx.session, ctx.playbook, incident), ctx.now)
+
+
+def update_modal(ctx: Ctx, incident: Incident) -> dict:
+    if incident.status != "open":
+        raise IncidentError(f"{incident.ref} is resolved; no more updates are due.")
+    return views.update_modal(incident, queries.latest_update(ctx.session, incident.id))

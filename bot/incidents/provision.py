@@ -1,0 +1,176 @@
+"""Turning a declared incident into a ready Slack channel.
+
+Three sequential round trips on a warm directory cache: create the channel (while the
+responders are looked up); then invite, topic, brief, announcement and the answer to the
+declarer together; then pin the brief. Each step is saved as it completes, so a retry after
+a crash or a Slack outage picks up where it stopped and never makes a second channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+
+from bot.clock import Clock
+from bot.incidents import escalation, queries, views
+from bot.slack import outbox
+from bot.slack.gateway import SlackGateway, SlackRejected, SlackUnavailable
+from playbooks.models import Playbook
+from storage.db import session_scope
+from storage.models import Incident, TimelineEntry
+
+log = structlog.get_logger(__name__)
+MAX_NAME_TRIES = 20
+RETRY_BACKOFF = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    incident_id: int
+    channel_id: str | None
+    channel_name: str | None
+    error: str | None = None
+
+
+def channel_name(playbook: Playbook, declared_at: datetime, attempt: int) -> str:
+    stamp = declared_at.astimezone(playbook.settings.zone).strftime("%Y%m%d-%H%M")
+    base = f"{playbook.settings.channel_prefix}-{stamp}"
+    return base if attempt == 1 else f"{base}-{attempt}"
+
+
+class Provisioner:
+    def __init__(self, engine: Engine, gateway: SlackGateway, playbook: Playbook, clock: Clock,
+                 delivery: outbox.OutboxDelivery) -> None:
+        self._engine = engine
+        self._gateway = gateway
+        self._playbook = playbook
+        self._clock = clock
+        self._delivery = delivery
+
+    def claim_due(self) -> list[int]:
+        """Incidents whose channel or brief is still owed; each claimed once by compare-and-set."""
+        now = self._clock()
+        claimed = []
+        with session_scope(self._engine) as session:
+            rows = session.exec(
+                Incident.__table__.select()  # type: ignore[attr-defined]
+                .where(col(Incident.brief_ts).is_(None))
+                .where(col(Incident.provision_due_at) <= now)
+            ).all()
+        for row in rows:
+            with session_scope(self._engine) as session:
+                result = session.exec(  # type: ignore[call-overload]
+                    update(Incident).where(col(Incident.id) == row.id)
+                    .where(col(Incident.provision_due_at) == row.provision_due_at)
+                    .values(provision_due_at=now + RETRY_BACKOFF[-1])
+                )
+                if result.rowcount == 1:
+                    claimed.append(row.id)
+        return claimed
+
+    def provision(self, incident_id: int) -> Provisioned:
+        with session_scope(self._engine) as session:
+            incident = session.get(Incident, incident_id)
+            assert incident is not None
+        try:
+            if incident.channel_id is None:
+                self._create_channel(incident)
+            if incident.brief_ts is None:
+                self._furnish(incident)
+        except (SlackUnavailable, SlackRejected) as exc:
+            return self._failed(incident, exc)
+        return Provisioned(incident.id, incident.channel_id, incident.channel_name)
+
+    def _create_channel(self, incident: Incident) -> None:
+        severity = self._playbook.severity(incident.severity)
+        # Warm the user-group cache while the channel is being created.
+        lookups = [lambda t=t: self._gateway.user_group(t) for t in severity.responders if t.startswith("@")]
+        self._gateway.parallel(*lookups)
+        for attempt in range(1, MAX_NAME_TRIES + 1):
+            name = channel_name(self._playbook, incident.declared_at, attempt)
+            try:
+                channel_id = self._gateway.create_channel(name)
+                break
+            except SlackRejected as exc:
+                if exc.error != "name_taken":
+                    raise
+        else:
+            raise SlackRejected("conversations.create", "name_taken")
+        now = self._clock()
+        with session_scope(self._engine) as session:
+            row = session.get(Incident, incident.id)
+            assert row is not None
+            row.channel_id, row.channel_name, row.provision_due_at = channel_id, name, None
+            session.add(TimelineEntry(incident_id=row.id, at=now, author="opsbot", kind="channel",
+                                      text=f"Channel #{name} created"))
+            outbox.post(session, now, self._playbook.settings.incidents_channel,
+                                   views.announcement(self._playbook, row), incident_id=row.id,
+                                   purpose="announcement")
+            if not row.response_url:  # declared from the modal: no response URL, so tell them by DM
+                outbox.post(session, now, row.declared_by, _ready_text(row), incident_id=row.id, purpose="ready")
+        incident.channel_id, incident.channel_name = channel_id, name
+
+    def _furnish(self, incident: Incident) -> None:
+        severity = self._playbook.severity(incident.severity)
+        with session_scope(self._engine) as session:
+            who = escalation.resolve_targets(session, self._gateway, incident, list(severity.responders))
+            roles = queries.roles(session, incident.id)
+            ticks = queries.ticks(session, incident.id)
+            commander = roles.get("incident_commander")
+        members = list(dict.fromkeys([incident.declared_by, *who.users, *roles.values()]))
+        channel = incident.channel_id
+        assert channel is not None
+        brief = {"channel": channel, "text": views.brief_fallback(self._playbook, incident),
+                 "blocks": views.brief_blocks(self._playbook, incident, roles, ticks)}
+        results = self._gateway.parallel(
+            lambda: self._gateway.invite(channel, members),
+            lambda: self._gateway.call("conversations.setTopic", {
+                "channel": channel, "topic": views.topic(self._playbook, incident, commander)}),
+            lambda: self._gateway.call("chat.postMessage", brief),
+            lambda: self._delivery.deliver_due(),
+            lambda: self._answer_declarer(incident),
+        )
+        brief_result = results[2]
+        if isinstance(brief_result, BaseException):
+            raise brief_result
+        for failed in (r for r in (results[0], results[1]) if isinstance(r, BaseException)):
+            log.warning("provision_step_failed", incident=incident.ref, error=str(failed))
+        brief_ts = brief_result["ts"]
+        try:
+            self._gateway.call("pins.add", {"channel": channel, "timestamp": brief_ts})
+        except SlackRejected as exc:
+            if exc.error != "already_pinned":
+                raise
+        with session_scope(self._engine) as session:
+            row = session.get(Incident, incident.id)
+            assert row is not None
+            row.brief_ts = brief_ts
+        incident.brief_ts = brief_ts
+
+    def _answer_declarer(self, incident: Incident) -> None:
+        if not incident.response_url:
+            return
+        WebhookClient(incident.response_url, timeout=10).send(text=_ready_text(incident), response_type="ephemeral")
+
+    def _failed(self, incident: Incident, exc: Exception) -> Provisioned:
+        now = self._clock()
+        with session_scope(self._engine) as session:
+            row = session.get(Incident, incident.id)
+            assert row is not None
+            attempts = row.provision_attempts
+            row.provision_attempts = attempts + 1
+            if row.channel_id is None or row.brief_ts is None:
+                row.provision_due_at = now + RETRY_BACKOFF[min(attempts, len(RETRY_BACKOFF) - 1)]
+        log.warning("provision_deferred", incident=incident.ref, error=str(exc))
+        return Provisioned(incident.id, incident.channel_id, incident.channel_name, error=str(exc))
+
+
+def _ready_text(incident: Incident) -> str:
+    return (f"{incident.ref} declared: <#{incident.channel_id}> is ready. "
+            "You have been added; claim a role from the pinned brief.")

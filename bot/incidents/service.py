@@ -1,0 +1,253 @@
+"""Incident rules: what each command changes, and what it says to Slack.
+
+Every function takes the session, the time and the playbook, changes the database,
+records the change on the timeline and enqueues the Slack messages in the same
+transaction (DESIGN rule 2). Nothing here calls Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.incidents import escalation, queries, views
+from bot.incidents.commands import UpdateFields
+from bot.slack import outbox
+from playbooks.models import Playbook
+from storage.models import ChecklistTick, Incident, Postmortem, RoleAssignment, StatusUpdate, TimelineEntry
+
+BOT = "opsbot"
+
+
+class IncidentError(Exception):
+    """A request that cannot be carried out; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class Ctx:
+    session: Session
+    now: datetime
+    playbook: Playbook
+
+
+@dataclass(frozen=True)
+class DeclareRequest:
+    severity: str
+    title: str
+    declared_by: str
+    description: str = ""
+    source_channel_id: str | None = None
+    response_url: str | None = None
+    request_key: str | None = None
+
+
+def record(ctx: Ctx, incident: Incident, author: str, kind: str, text: str) -> None:
+    ctx.session.add(TimelineEntry(incident_id=incident.id, at=ctx.now, author=author, kind=kind, text=text))
+
+
+def declare(ctx: Ctx, req: DeclareRequest) -> tuple[Incident, bool]:
+    """Record a new incident with its timers; a repeated request key returns the first one."""
+    if req.request_key:
+        existing = ctx.session.exec(select(Incident).where(Incident.request_key == req.request_key)).first()
+        if existing:
+            return existing, False
+    severity = ctx.playbook.severity(req.severity)
+    incident = Incident(
+        title=req.title, description=req.description, severity=severity.key,
+        phase=ctx.playbook.phases[0].key, declared_by=req.declared_by, declared_at=ctx.now,
+        request_key=req.request_key, source_channel_id=req.source_channel_id, response_url=req.response_url,
+        provision_due_at=ctx.now,
+    )
+    _plan_timers(ctx, incident)
+    ctx.session.add(incident)
+    ctx.session.flush()
+    record(ctx, incident, req.declared_by, "declared", f"Declared {severity.label}: {req.title}")
+    return incident, True
+
+
+def _plan_timers(ctx: Ctx, incident: Incident) -> None:
+    """(Re)plan cadence, acknowledgement deadline and escalation from the current severity."""
+    severity = ctx.playbook.severity(incident.severity)
+    incident.next_update_at = ctx.now + severity.update_every if severity.update_every else None
+    incident.ack_due_at = None if incident.acknowledged_at else incident.declared_at + severity.response_time
+    incident.next_escalation_at = escalation.next_due(ctx.playbook, incident)
+
+
+def assign_role(ctx: Ctx, incident: Incident, role_name: str, user_id: str, by: str, *,
+                claim: bool = False) -> str:
+    role = ctx.playbook.role(role_name)
+    if role is None:
+        names = ", ".join(r.name for r in ctx.playbook.roles)
+        raise IncidentError(f"There is no role called `{role_name}`. Roles: {names}.")
+    current = queries.role_holder(ctx.session, incident.id, role.key)
+    if current and current.user_id == user_id:
+        return f"<@{user_id}> is already {role.name}."
+    if current and claim:
+        raise IncidentError(f"{role.name} is already held by <@{current.user_id}>; "
+                            f"use `/incident assign {role.key} @user` to hand it over.")
+    if current:
+        current.user_id, current.assigned_by, current.assigned_at = user_id, by, ctx.now
+    else:
+        ctx.session.add(RoleAssignment(incident_id=incident.id, role=role.key, user_id=user_id,
+                                       assigned_by=by, assigned_at=ctx.now))
+    verb = "claimed" if claim else "assigned"
+    text = f"<@{user_id}> is now {role.name}" + ("" if claim else f" (assigned by <@{by}>)")
+    record(ctx, incident, by, "role", text)
+    _announce(ctx, incident, f":bust_in_silhouette: {text}.", purpose=f"role_{verb}")
+    if incident.channel_id:
+        outbox.enqueue(ctx.session, ctx.now, "conversations.invite",
+                       {"channel": incident.channel_id, "users": user_id}, incident_id=incident.id)
+    _refresh_channel(ctx, incident, topic=role.key == "incident_commander")
+    return f"<@{user_id}> is now {role.name}."
+
+
+def acknowledge(ctx: Ctx, incident: Incident, by: str) -> str:
+    if incident.acknowledged_at:
+        return f"Already acknowledged by <@{incident.acknowledged_by}>."
+    incident.acknowledged_at, incident.acknowledged_by, incident.ack_due_at = ctx.now, by, None
+    record(ctx, incident, by, "acknowledged", "Acknowledged")
+    _announce(ctx, incident, f":white_check_mark: <@{by}> acknowledged the incident.", purpose="ack")
+    return "Acknowledged."
+
+
+def post_update(ctx: Ctx, incident: Incident, fields: UpdateFields, by: str) -> str:
+    """A human update: fills the template from this and the previous update, resets the clock."""
+    previous = queries.latest_update(ctx.session, incident.id)
+    update = StatusUpdate(
+        incident_id=incident.id, at=ctx.now, author=by,
+        status=fields.status or (previous.status if previous else "Investigating"),
+        impact=fields.impact if fields.impact is not None else (previous.impact if previous else ""),
+        actions=fields.actions if fields.actions is not None else (previous.actions if previous else ""),
+        eta=fields.eta if fields.eta is not None else (previous.eta if previous else ""),
+    )
+    ctx.session.add(update)
+    incident.last_update_at, incident.missed_updates = ctx.now, 0
+    severity = ctx.playbook.severity(incident.severity)
+    if severity.update_every:
+        incident.next_update_at = ctx.now + severity.update_every
+    record(ctx, incident, by, "update", f"Update: {update.status}; {update.actions}".rstrip("; "))
+    progress = queries.progress(ctx.session, ctx.playbook, incident)
+    text = views.status_update_text(ctx.playbook, incident, update, ctx.now, progress)
+    for channel in [incident.channel_id, *severity.stakeholder_channels]:
+        if channel:
+            outbox.post(ctx.session, ctx.now, channel, text, views.update_blocks(text, by),
+                        incident_id=incident.id, purpose="update")
+    return "Update posted."
+
+
+def change_severity(ctx: Ctx, incident: Incident, new: str, by: str) -> str:
+    if new == incident.severity:
+        return f"The incident is already {new}."
+    old, incident.severity = incident.severity, new
+    _plan_timers(ctx, incident)
+    label = ctx.playbook.severity(new).label
+    record(ctx, incident, by, "severity", f"Severity {old} → {new}")
+    _announce(ctx, incident, f":arrows_counterclockwise: <@{by}> changed severity {old} → {label}.",
+              purpose="severity")
+    _refresh_channel(ctx, incident, topic=True)
+    return f"Severity is now {label}."
+
+
+def add_note(ctx: Ctx, incident: Incident, text: str, by: str) -> str:
+    record(ctx, incident, by, "note", text)
+    return "Noted on the timeline."
+
+
+def set_phase(ctx: Ctx, incident: Incident, name: str, by: str) -> str:
+    phase = ctx.playbook.phase(name)
+    if phase is None:
+        names = ", ".join(p.key for p in ctx.playbook.phases)
+        raise IncidentError(f"There is no phase called `{name}`. Phases: {names}.")
+    if phase.key == incident.phase:
+        return f"Already in {phase.name}."
+    incident.phase = phase.key
+    record(ctx, incident, by, "phase", f"Phase → {phase.name}")
+    _announce(ctx, incident, f":arrow_forward: <@{by}> moved the incident to *{phase.name}*.", purpose="phase")
+    _refresh_channel(ctx, incident)
+    return f"Now in {phase.name}."
+
+
+def tick(ctx: Ctx, incident: Incident, item_key: str, by: str, *, done: bool) -> str:
+    found = queries.checklist_item(ctx.playbook, item_key)
+    if found is None:
+        raise IncidentError("That checklist item is not in the playbook any more.")
+    phase, item = found
+    existing = ctx.session.exec(select(ChecklistTick).where(
+        ChecklistTick.incident_id == incident.id, ChecklistTick.item_key == item_key)).first()
+    if done == (existing is not None):
+        return "Already ticked." if done else "Not ticked."
+    if done:
+        ctx.session.add(ChecklistTick(incident_id=incident.id, phase=phase.key, item_key=item_key,
+                                      done_by=by, done_at=ctx.now))
+        record(ctx, incident, by, "checklist", f"✓ {phase.name}: {item.text}")
+    else:
+        ctx.session.delete(existing)
+        record(ctx, incident, by, "checklist", f"✗ {phase.name}: {item.text} (unticked)")
+    _refresh_channel(ctx, incident)
+    return f"{'Ticked' if done else 'Unticked'}: {item.text}"
+
+
+def resolve(ctx: Ctx, incident: Incident, summary: str, by: str) -> str:
+    if incident.status == "resolved":
+        return f"Already resolved by <@{incident.resolved_by}>."
+    incident.status, incident.resolved_at, incident.resolved_by = "resolved", ctx.now, by
+    incident.resolution_summary = summary
+    incident.next_update_at = incident.ack_due_at = incident.next_escalation_at = None
+    incident.provision_due_at = None if incident.channel_id else incident.provision_due_at
+    record(ctx, incident, by, "resolved", f"Resolved: {summary}")
+    text = views.resolved_text(ctx.playbook, incident, ctx.now)
+    severity = ctx.playbook.severity(incident.severity)
+    targets = [incident.channel_id, ctx.playbook.settings.incidents_channel, *severity.stakeholder_channels]
+    for channel in dict.fromkeys(t for t in targets if t):
+        outbox.post(ctx.session, ctx.now, channel, text, incident_id=incident.id, purpose="resolved")
+    _refresh_channel(ctx, incident, topic=True)
+    return "Resolved. `/incident postmortem` drafts the post-mortem."
+
+
+def draft_postmortem(ctx: Ctx, incident: Incident, by: str) -> Postmortem:
+    text = views.postmortem_text(ctx.playbook, incident, ctx.now, queries.timeline(ctx.session, incident.id),
+                                 queries.roles(ctx.session, incident.id),
+                                 queries.ticks(ctx.session, incident.id))
+    existing = ctx.session.exec(select(Postmortem).where(Postmortem.incident_id == incident.id)).first()
+    if existing:
+        existing.text, existing.created_at, existing.created_by = text, ctx.now, by
+        postmortem = existing
+    else:
+        postmortem = Postmortem(incident_id=incident.id, created_at=ctx.now, created_by=by, text=text)
+        ctx.session.add(postmortem)
+    record(ctx, incident, by, "postmortem", "Post-mortem drafted")
+    if incident.channel_id:
+        outbox.post(ctx.session, ctx.now, incident.channel_id, f"Post-mortem draft for {incident.ref}",
+                    views.long_text_blocks(text), incident_id=incident.id, purpose="postmortem")
+    return postmortem
+
+
+def open_incidents(session: Session) -> list[Incident]:
+    return list(session.exec(select(Incident).where(Incident.status == "open")
+                             .order_by(col(Incident.declared_at))).all())
+
+
+def _announce(ctx: Ctx, incident: Incident, text: str, *, purpose: str) -> None:
+    if incident.channel_id:
+        outbox.post(ctx.session, ctx.now, incident.channel_id, text, incident_id=incident.id, purpose=purpose)
+
+
+def _refresh_channel(ctx: Ctx, incident: Incident, *, topic: bool = False) -> None:
+    """Re-render the pinned brief (and the topic) after a change that shows there."""
+    if not incident.channel_id:
+        return
+    if incident.brief_ts:
+        blocks = views.brief_blocks(ctx.playbook, incident, queries.roles(ctx.session, incident.id),
+                                    queries.ticks(ctx.session, incident.id))
+        outbox.enqueue(ctx.session, ctx.now, "chat.update",
+                       {"channel": incident.channel_id, "ts": incident.brief_ts,
+                        "text": views.brief_fallback(ctx.playbook, incident), "blocks": blocks},
+                       incident_id=incident.id, purpose="brief")
+    if topic:
+        commander = queries.role_holder(ctx.session, incident.id, "incident_commander")
+        outbox.enqueue(ctx.session, ctx.now, "conversations.setTopic",
+                       {"channel": incident.channel_id,
+                        "topic": views.topic(ctx.playbook, incident, commander.user_id if commander else None)},
+                       incident_id=incident.id, purpose="topic")

@@ -1,0 +1,84 @@
+"""The running bot's parts, built once at start-up and handed to handlers and the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from bot.clock import Clock, system_clock
+from bot.incidents.provision import Provisioner
+from bot.incidents.timers import IncidentTimers
+from bot.settings import Settings
+from bot.slack.gateway import SlackGateway, make_client
+from bot.slack.outbox import OutboxDelivery
+from playbooks.loader import load_playbook
+from playbooks.models import Playbook
+from storage.db import make_engine
+from storage.migrate import upgrade
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    playbook: Playbook
+    engine: Engine
+    gateway: SlackGateway
+    clock: Clock
+    delivery: OutboxDelivery
+    provisioner: Provisioner
+    timers: IncidentTimers
+    pool: ThreadPoolExecutor
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking work (database, Slack calls) off the event loop so acks never queue."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
+
+    def kick_delivery(self) -> None:
+        self.pool.submit(self._safely, self.delivery.deliver_due)
+
+    def tick(self) -> None:
+        """One scheduler pass: owed channels, due timers, queued Slack calls."""
+        for incident_id in self.provisioner.claim_due():
+            self._safely(self.provisioner.provision, incident_id)
+        self._safely(self.timers.run_due)
+        self._safely(self.delivery.deliver_due)
+
+    @staticmethod
+    def _safely(fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # a failed pass is retried on the next tick; never kill the scheduler
+            log.exception("background_work_failed", work=getattr(fn, "__qualname__", str(fn)))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=False)
+        self.gateway.close()
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: Playbook | None = None,
+                  migrate: bool = True) -> Runtime:
+    playbook = playbook or load_playbook(settings.playbooks_dir)
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    assert settings.bot_token, "a bot token is required to build the runtime"
+    gateway = SlackGateway(make_client(settings.bot_token, settings.api_url))
+    delivery = OutboxDelivery(engine, gateway, clock)
+    return Runtime(
+        settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, delivery=delivery,
+        provisioner=Provisioner(engine, gateway, playbook, clock, delivery),
+        timers=IncidentTimers(engine, gateway, playbook, clock),
+        pool=ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot"),
+    )

@@ -1,0 +1,171 @@
+"""Outbound Slack Web API, the only place the bot's services call Slack from.
+
+Wraps slack_sdk's WebClient with its retry handlers (429 honouring Retry-After, 5xx,
+connection errors) and sorts failures into "try again later" and "Slack said no".
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+T = TypeVar("T")
+_DIRECTORY_TTL = 300.0
+_JSON_METHODS = ("chat.", "views.")  # the methods that take JSON bodies; the rest take forms
+
+
+def _form(args: dict[str, Any]) -> dict[str, str]:
+    def encode(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, dict | list):
+            return json.dumps(value)
+        return str(value)
+
+    return {key: encode(value) for key, value in args.items() if value is not None}
+
+
+class SlackUnavailable(Exception):
+    """Slack could not be reached or kept refusing (rate limit, 5xx): retry later."""
+
+
+class SlackRejected(Exception):
+    """Slack answered with an error that a retry will not fix (``error`` is Slack's code)."""
+
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+
+
+@dataclass(frozen=True)
+class UserGroup:
+    id: str
+    handle: str
+    users: tuple[str, ...]
+
+
+def make_client(token: str, base_url: str, *, max_retries: int = 2) -> WebClient:
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=max_retries),
+            RateLimitErrorRetryHandler(max_retry_count=max_retries),
+            ServerErrorRetryHandler(max_retry_count=max_retries),
+        ],
+    )
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient, *, parallelism: int = 8) -> None:
+        self._client = client
+        self._pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="slack")
+        self._lock = threading.Lock()
+        self._channels: dict[str, str] = {}
+        self._groups: dict[str, UserGroup] = {}
+        self._groups_loaded_at = 0.0
+
+    # -- raw calls -------------------------------------------------------------------------
+    def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if method.startswith(_JSON_METHODS):
+                response = self._client.api_call(method, json=args)
+            else:
+                response = self._client.api_call(method, data=_form(args))
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error", "unknown_error"))
+            if status == 429 or status >= 500 or error in ("ratelimited", "service_unavailable", "fatal_error"):
+                raise SlackUnavailable(f"{method}: {error} (HTTP {status})") from None
+            raise SlackRejected(method, error) from None
+        except (SlackClientError, OSError) as exc:
+            raise SlackUnavailable(f"{method}: {type(exc).__name__}") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def parallel(self, *calls: Callable[[], T]) -> list[T | BaseException]:
+        """Run independent calls concurrently; each result is a value or the exception raised."""
+        futures = [self._pool.submit(c) for c in calls]
+        results: list[T | BaseException] = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller to judge
+                results.append(exc)
+        return results
+
+    # -- channels ----------------------------------------------------------------------------
+    def create_channel(self, name: str) -> str:
+        data = self.call("conversations.create", {"name": name, "is_private": False})
+        channel_id = data["channel"]["id"]
+        with self._lock:
+            self._channels[name] = channel_id
+        return channel_id
+
+    def invite(self, channel: str, users: Sequence[str]) -> None:
+        if not users:
+            return
+        try:
+            self.call("conversations.invite", {"channel": channel, "users": ",".join(users), "force": True})
+        except SlackRejected as exc:
+            if exc.error not in ("already_in_channel", "cant_invite_self"):
+                raise
+
+    def channel_id(self, ref: str) -> str:
+        """Resolve ``#name`` to an ID (cached); IDs pass through."""
+        if not ref.startswith("#"):
+            return ref
+        name = ref[1:]
+        with self._lock:
+            if name in self._channels:
+                return self._channels[name]
+        cursor = ""
+        while True:
+            data = self.call("conversations.list", {"types": "public_channel,private_channel",
+                                                    "limit": 1000, "cursor": cursor,
+                                                    "exclude_archived": True})
+            with self._lock:
+                for channel in data.get("channels", []):
+                    self._channels[channel["name"]] = channel["id"]
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
+        with self._lock:
+            if name in self._channels:
+                return self._channels[name]
+        raise SlackRejected("conversations.list", "channel_not_found")
+
+    # -- directory ---------------------------------------------------------------------------
+    def user_group(self, handle: str) -> UserGroup | None:
+        """Look up a user group by handle (with or without ``@``), cached for five minutes."""
+        handle = handle.lstrip("@")
+        with self._lock:
+            fresh = time.monotonic() - self._groups_loaded_at < _DIRECTORY_TTL
+            if fresh:
+                return self._groups.get(handle)
+        data = self.call("usergroups.list", {"include_users": True})
+        groups = {
+            g["handle"]: UserGroup(g["id"], g["handle"], tuple(g.get("users") or ()))
+            for g in data.get("usergroups", [])
+        }
+        with self._lock:
+            self._groups = groups
+            self._groups_loaded_at = time.monotonic()
+        return groups.get(handle)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

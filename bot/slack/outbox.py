@@ -1,0 +1,127 @@
+"""The outbox: Slack calls recorded in the same transaction as the change they report.
+
+Services enqueue; delivery happens after commit and again from the scheduler tick for
+anything Slack refused to take (rate limits, outages). Each row is claimed with a
+compare-and-set, so two bot processes never send the same message twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.clock import Clock
+from bot.slack.gateway import SlackGateway, SlackRejected, SlackUnavailable
+from storage.db import session_scope
+from storage.models import OutboundMessage
+
+log = structlog.get_logger(__name__)
+CLAIM_FOR = timedelta(seconds=60)
+# Refusals that mean the call's purpose is already met.
+_ALREADY_DONE = {"conversations.invite": {"already_in_channel", "cant_invite_self"}, "pins.add": {"already_pinned"}}
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def enqueue(session: Session, now: datetime, method: str, args: dict[str, Any], *,
+            incident_id: int | None = None, purpose: str = "") -> OutboundMessage:
+    row = OutboundMessage(
+        method=method, channel=str(args.get("channel", "")), args=json.dumps(args),
+        incident_id=incident_id, purpose=purpose, created_at=now, next_attempt_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def post(session: Session, now: datetime, channel: str, text: str, blocks: list[dict] | None = None, *,
+         thread_ts: str | None = None, incident_id: int | None = None, purpose: str = "") -> OutboundMessage:
+    args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
+    if blocks:
+        args["blocks"] = blocks
+    if thread_ts:
+        args["thread_ts"] = thread_ts
+    return enqueue(session, now, "chat.postMessage", args, incident_id=incident_id, purpose=purpose)
+
+
+class OutboxDelivery:
+    def __init__(self, engine: Engine, gateway: SlackGateway, clock: Clock) -> None:
+        self._engine = engine
+        self._gateway = gateway
+        self._clock = clock
+
+    def deliver_due(self, limit: int = 200) -> int:
+        """Send what is due, oldest first; a channel that failed waits so order is kept."""
+        now = self._clock()
+        with session_scope(self._engine) as session:
+            rows = session.exec(
+                select(OutboundMessage)
+                .where(or_(
+                    (col(OutboundMessage.state) == "pending") & (col(OutboundMessage.next_attempt_at) <= now),
+                    (col(OutboundMessage.state) == "sending") & (col(OutboundMessage.claimed_until) < now),
+                ))
+                .order_by(col(OutboundMessage.id))
+                .limit(limit)
+            ).all()
+        return self._deliver(rows)
+
+    def _deliver(self, rows: Iterable[OutboundMessage]) -> int:
+        blocked: set[str] = set()
+        sent = 0
+        for row in rows:
+            if row.channel in blocked or not self._claim(row):
+                continue
+            if self._send(row):
+                sent += 1
+            else:
+                blocked.add(row.channel)
+        return sent
+
+    def _claim(self, row: OutboundMessage) -> bool:
+        now = self._clock()
+        with session_scope(self._engine) as session:
+            result = session.exec(  # type: ignore[call-overload]
+                update(OutboundMessage)
+                .where(col(OutboundMessage.id) == row.id)
+                .where(col(OutboundMessage.state) == row.state)
+                .where(col(OutboundMessage.attempts) == row.attempts)
+                .where(col(OutboundMessage.claimed_until).is_(None) if row.claimed_until is None
+                       else col(OutboundMessage.claimed_until) == row.claimed_until)
+                .values(state="sending", claimed_until=now + CLAIM_FOR)
+            )
+            return result.rowcount == 1
+
+    def _send(self, row: OutboundMessage) -> bool:
+        args = json.loads(row.args)
+        now = self._clock()
+        values: dict[str, Any]
+        try:
+            if "channel" in args:
+                args["channel"] = self._gateway.channel_id(args["channel"])
+            data = self._gateway.call(row.method, args)
+            values = {"state": "sent", "sent_at": now, "result_ts": data.get("ts"), "last_error": None}
+            ok = True
+        except SlackUnavailable as exc:
+            backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** min(row.attempts, 8)))
+            values = {"state": "pending", "next_attempt_at": now + backoff, "last_error": str(exc)}
+            ok = False
+            log.warning("slack_call_deferred", method=row.method, outbound_id=row.id, error=str(exc))
+        except SlackRejected as exc:
+            if exc.error in _ALREADY_DONE.get(row.method, ()):
+                values = {"state": "sent", "sent_at": now, "last_error": exc.error}
+            else:
+                values = {"state": "failed", "last_error": exc.error}
+                log.error("slack_call_rejected", method=row.method, outbound_id=row.id, error=exc.error)
+            ok = True  # a permanent refusal must not hold back the rest of the channel
+        with session_scope(self._engine) as session:
+            session.exec(  # type: ignore[call-overload]
+                update(OutboundMessage)
+                .where(col(OutboundMessage.id) == row.id)
+                .values(attempts=row.attempts + 1, claimed_until=None, **values)
+            )
+        return ok
