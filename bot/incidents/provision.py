@@ -94,6 +94,8 @@ class Provisioner:
         self._gateway.parallel(*lookups)
         for attempt in range(1, MAX_NAME_TRIES + 1):
             name = channel_name(self._playbook, incident.declared_at, attempt)
+            if self._gateway.known_channel(name):
+                continue
             try:
                 channel_id = self._gateway.create_channel(name)
                 break

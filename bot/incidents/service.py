@@ -8,7 +8,7 @@ transaction (DESIGN rule 2). Nothing here calls Slack.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -19,6 +19,8 @@ from playbooks.models import Playbook
 from storage.models import ChecklistTick, Incident, Postmortem, RoleAssignment, StatusUpdate, TimelineEntry
 
 BOT = "opsbot"
+# The declaring request provisions the channel itself; the scheduler steps in only after this.
+PROVISION_GRACE = timedelta(minutes=2)
 
 
 class IncidentError(Exception):
@@ -58,7 +60,7 @@ def declare(ctx: Ctx, req: DeclareRequest) -> tuple[Incident, bool]:
         title=req.title, description=req.description, severity=severity.key,
         phase=ctx.playbook.phases[0].key, declared_by=req.declared_by, declared_at=ctx.now,
         request_key=req.request_key, source_channel_id=req.source_channel_id, response_url=req.response_url,
-        provision_due_at=ctx.now,
+        provision_due_at=ctx.now + PROVISION_GRACE,
     )
     _plan_timers(ctx, incident)
     ctx.session.add(incident)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry import (
+from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
@@ -77,6 +77,7 @@ class SlackGateway:
         self._pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="slack")
         self._lock = threading.Lock()
         self._channels: dict[str, str] = {}
+        self._taken: set[str] = set()
         self._groups: dict[str, UserGroup] = {}
         self._groups_loaded_at = 0.0
 
@@ -110,7 +111,13 @@ class SlackGateway:
 
     # -- channels ----------------------------------------------------------------------------
     def create_channel(self, name: str) -> str:
-        data = self.call("conversations.create", {"name": name, "is_private": False})
+        try:
+            data = self.call("conversations.create", {"name": name, "is_private": False})
+        except SlackRejected as exc:
+            if exc.error == "name_taken":
+                with self._lock:
+                    self._taken.add(name)
+            raise
         channel_id = data["channel"]["id"]
         with self._lock:
             self._channels[name] = channel_id
@@ -124,6 +131,11 @@ class SlackGateway:
         except SlackRejected as exc:
             if exc.error not in ("already_in_channel", "cant_invite_self"):
                 raise
+
+    def known_channel(self, name: str) -> bool:
+        """Whether this process has seen a channel of that name (saves a ``name_taken`` round trip)."""
+        with self._lock:
+            return name in self._channels or name in self._taken
 
     def channel_id(self, ref: str) -> str:
         """Resolve ``#name`` to an ID (cached); IDs pass through."""

@@ -1,0 +1,109 @@
+"""The bot under test: the real ASGI server on 127.0.0.1 talking to the sandbox Slack server.
+
+The scheduler does not run on its own here; tests move the injected clock and call ``tick()``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from bot.app import create_asgi_app
+from bot.clock import Clock
+from bot.runtime import Runtime, build_runtime
+from bot.sandbox.seed import default_workspace
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.simulator import SlackSimulator
+from bot.sandbox.workspace import Workspace
+from bot.settings import load_settings
+from tests.support.waiting import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bot_env(sandbox: SandboxServer, database_url: str, playbooks: Path | None = None) -> dict[str, str]:
+    identity = sandbox.workspace.identity
+    env = {"SLACK_BOT_TOKEN": identity.token, "SLACK_SIGNING_SECRET": identity.signing_secret,
+           "SLACK_API_URL": sandbox.api_url, "DATABASE_URL": database_url, "PORT": str(free_port())}
+    if playbooks:
+        env["OPSBOT_PLAYBOOKS"] = str(playbooks)
+    return env
+
+
+class BotUnderTest:
+    def __init__(self, rt: Runtime, sandbox: SandboxServer, port: int) -> None:
+        self.rt = rt
+        self.sandbox = sandbox
+        self.url = f"http://127.0.0.1:{port}"
+        self.slack = SlackSimulator(self.url, sandbox.workspace.identity.signing_secret, sandbox)
+        self.clock = rt.clock
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.sandbox.workspace
+
+    def tick(self) -> None:
+        self.rt.tick()
+
+    def declare(self, text: str = "declare P1 Checkout is failing", user: str = "U0ALICE",
+                channel: str = "C0GENERAL") -> str:
+        """Declare through the slash command and wait for the ready channel; returns its ID."""
+        before = {c.id for c in self.workspace.channels}
+        response = self.slack.command(user, channel, "/incident", text)
+        assert response.status == 200, response.body
+
+        def ready() -> str | None:
+            for c in self.workspace.channels:
+                if c.id not in before and c.name.startswith("incident-") and self.workspace.pinned_messages(c.id):
+                    return c.id
+            return None
+
+        channel_id = eventually(ready, what="a ready incident channel")
+        self.settle()
+        return channel_id
+
+    def settle(self) -> None:
+        """Deliver whatever the last request queued (what the background delivery would do)."""
+        self.rt.delivery.deliver_due()
+
+    def texts(self, channel_id: str) -> list[str]:
+        return [m.text for m in self.workspace.messages(channel_id)]
+
+
+@contextmanager
+def running_bot(tmp_path: Path, database_url: str, clock: Clock, *, playbooks: Path | None = None,
+                workspace: Workspace | None = None) -> Iterator[BotUnderTest]:
+    sandbox = SandboxServer(workspace or default_workspace())
+    sandbox.start()
+    env = bot_env(sandbox, database_url, playbooks)
+    rt = build_runtime(load_settings(env), clock=clock)
+    port = int(env["PORT"])
+    server = uvicorn.Server(uvicorn.Config(create_asgi_app(rt, scheduler=False), host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    eventually(lambda: _healthy(port), what="the bot to listen")
+    try:
+        yield BotUnderTest(rt, sandbox, port)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        rt.close()
+        sandbox.stop()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,124 @@
+"""Timers survive a crash, and two bot processes on one PostgreSQL never post an update twice.
+
+These run the real `opsbot serve` command as separate processes against the sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from bot.sandbox.seed import default_workspace
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.simulator import SlackSimulator
+from storage.db import make_engine
+from storage.models import Incident
+from tests.support.bot import bot_env
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    server = SandboxServer(default_workspace())
+    server.start()
+    yield server
+    server.stop()
+
+
+@contextmanager
+def bot_process(sandbox: SandboxServer, database_url: str, log: Path) -> Iterator[str]:
+    env = dict(os.environ, **bot_env(sandbox, database_url), OPSBOT_TICK_SECONDS="0.2")
+    url = f"http://127.0.0.1:{env['PORT']}"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        eventually(lambda: _up(url) or proc.poll() is not None, timeout=30, what="the bot process")
+        assert proc.poll() is None, log.read_text()[-2000:]
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def cadence_updates(sandbox: SandboxServer, channel_id: str) -> list[str]:
+    return [m.text for m in sandbox.workspace.messages(channel_id) if m.text.startswith("*UPDATE")]
+
+
+def declare(sandbox: SandboxServer, url: str, title: str) -> str:
+    simulator = SlackSimulator(url, sandbox.workspace.identity.signing_secret, sandbox)
+    response = simulator.command("U0ALICE", "C0GENERAL", "/incident", f"declare P1 {title}")
+    assert response.status == 200, response.body
+
+    def ready() -> str | None:
+        for channel in sandbox.workspace.channels:
+            pins = sandbox.workspace.pinned_messages(channel.id)
+            if channel.name.startswith("incident-") and pins and title in str(pins[0].blocks):
+                return channel.id
+        return None
+
+    return eventually(ready, timeout=20, what=f"channel for {title}")
+
+
+def make_updates_due(database_url: str) -> None:
+    """What 31 minutes of downtime look like to the database: every update is overdue."""
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        session.exec(update(Incident).values(next_update_at=datetime.now(UTC) - timedelta(minutes=1)))
+        session.commit()
+    engine.dispose()
+
+
+def test_update_overdue_after_a_crash_goes_out_once_after_restart(sandbox: SandboxServer, tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path}/opsbot.db"
+    with bot_process(sandbox, database_url, tmp_path / "bot.log") as url:
+        channel_id = declare(sandbox, url, "Checkout is failing")
+    # killed (SIGKILL) between declaration and the first cadence update
+    assert cadence_updates(sandbox, channel_id) == []
+    make_updates_due(database_url)
+    with bot_process(sandbox, database_url, tmp_path / "bot.log"):
+        eventually(lambda: cadence_updates(sandbox, channel_id), timeout=20, what="the overdue update")
+        time.sleep(1.0)  # five more ticks: the update must not repeat
+        assert len(cadence_updates(sandbox, channel_id)) == 1
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        incident = session.exec(select(Incident)).one()
+        assert incident.next_update_at is not None and incident.next_update_at > datetime.now(UTC)
+    engine.dispose()
+
+
+def test_two_processes_on_one_postgresql_post_each_update_once(sandbox: SandboxServer, postgres_url: str,
+                                                               tmp_path: Path) -> None:
+    with bot_process(sandbox, postgres_url, tmp_path / "a.log") as url_a, \
+            bot_process(sandbox, postgres_url, tmp_path / "b.log") as url_b:
+        channels = [declare(sandbox, url, f"Incident {n}") for n, url in enumerate([url_a, url_b, url_a, url_b])]
+        for round_ in range(1, 4):
+            make_updates_due(postgres_url)
+            for channel_id in channels:
+                eventually(lambda c=channel_id: len(cadence_updates(sandbox, c)) >= round_, timeout=20,
+                           what="the cadence update")
+            time.sleep(1.0)  # both processes tick five more times
+            assert [len(cadence_updates(sandbox, c)) for c in channels] == [round_] * 4
+        executive = [t for t in (m.text for m in sandbox.workspace.messages("C0EXECUTIVE"))
+                     if t.startswith("*UPDATE")]
+        assert len(executive) == 3 * 4
