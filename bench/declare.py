@@ -32,20 +32,20 @@ def ready_channel(sandbox: SandboxServer, title: str) -> bool:
 
 def measure(latency_ms: int) -> list[float]:
     timings = []
-    with tempfile.TemporaryDirectory() as tmp, SandboxServer(default_workspace()) as sandbox:
-        with bot_process(sandbox, Path(tmp)) as url:
-            simulator = SlackSimulator(url, sandbox.workspace.identity.signing_secret, sandbox)
-            # warm the bot's caches (auth, user groups, channel names) as a running bot has them
-            simulator.command("U0ALICE", "C0GENERAL", "/incident", "declare P1 Warm-up")
-            _wait(sandbox, "Warm-up")
-            sandbox.workspace.latency_ms = latency_ms
-            for n in range(RUNS):
-                title = f"Declared {latency_ms} {n}"
-                started = time.perf_counter()
-                response = simulator.command("U0ALICE", "C0GENERAL", "/incident", f"declare P1 {title}")
-                assert response.status == 200, response.body
-                _wait(sandbox, title)
-                timings.append(time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as tmp, SandboxServer(default_workspace()) as sandbox, \
+            bot_process(sandbox, Path(tmp)) as url:
+        simulator = SlackSimulator(url, sandbox.workspace.identity.signing_secret, sandbox)
+        # warm the bot's caches (auth, user groups, channel names) as a running bot has them
+        simulator.command("U0ALICE", "C0GENERAL", "/incident", "declare P1 Warm-up")
+        _wait(sandbox, "Warm-up")
+        sandbox.workspace.latency_ms = latency_ms
+        for n in range(RUNS):
+            title = f"Declared {latency_ms} {n}"
+            started = time.perf_counter()
+            response = simulator.command("U0ALICE", "C0GENERAL", "/incident", f"declare P1 {title}")
+            assert response.status == 200, response.body
+            _wait(sandbox, title)
+            timings.append(time.perf_counter() - started)
     return timings
 
 

@@ -31,6 +31,18 @@ def buttons(message_blocks: list[dict]) -> list[tuple[str, str]]:
     return found
 
 
+def double_click(bot: BotUnderTest, user: str, channel_id: str, ts: str, action_id: str, value: str) -> list:
+    """Two deliveries of one click, as a double click sends them (the button has not re-rendered yet)."""
+    sent: list[dict[str, str]] = []
+    post_form = bot.slack._post_form
+    bot.slack._post_form = lambda form, t, sig: sent.append(form) or post_form(form, t, sig)  # type: ignore
+    try:
+        first = bot.slack.click(user, channel_id, ts, action_id, value=value)
+    finally:
+        bot.slack._post_form = post_form  # type: ignore
+    return [first, post_form(sent[-1], None, None)]
+
+
 def incidents(bot: BotUnderTest) -> list[Incident]:
     with Session(bot.rt.engine) as session:
         return list(session.exec(select(Incident)).all())
@@ -65,22 +77,28 @@ def test_channel_name_taken_gets_a_suffix(bot: BotUnderTest) -> None:
 def test_claim_button_assigns_once_even_when_double_clicked(bot: BotUnderTest) -> None:
     channel_id = bot.declare()
     [brief] = bot.workspace.pinned_messages(channel_id)
-    first = bot.slack.click("U0BOB", channel_id, brief.ts, "incident_claim_role", value="1:incident_commander")
-    second = bot.slack.click("U0BOB", channel_id, brief.ts, "incident_claim_role", value="1:incident_commander")
-    assert first.status == second.status == 200
-    bot.settle()
+    # Slack is slow to take the brief's re-render (one chat.update and its retries fail), so the
+    # Claim button stays visible and a second person can still click it.
+    bot.workspace.fail_next("chat.update", status=503, error="service_unavailable", count=3)
+    first, second = double_click(bot, "U0BOB", channel_id, brief.ts, "incident_claim_role", "1:incident_commander")
+    third = bot.slack.click("U0KIM", channel_id, brief.ts, "incident_claim_role", value="1:incident_commander")
+    assert first.status == second.status == third.status == 200
     with Session(bot.rt.engine) as session:
         rows = session.exec(select(RoleAssignment)).all()
     assert [(r.role, r.user_id) for r in rows] == [("incident_commander", "U0BOB")]
     answers = eventually(lambda: len(bot.workspace.ephemerals("U0BOB")) >= 2 and bot.workspace.ephemerals("U0BOB"))
     assert "already" in answers[-1].text
-    [brief] = bot.workspace.pinned_messages(channel_id)
-    assert "<@U0BOB>" in str(brief.blocks)
+    assert "already held by <@U0BOB>" in eventually(lambda: bot.workspace.ephemerals("U0KIM"))[-1].text
+
+    def refreshed_brief():  # the queued re-render goes out once Slack answers again
+        bot.clock.advance(timedelta(seconds=5))
+        bot.settle()
+        [brief] = bot.workspace.pinned_messages(channel_id)
+        return "<@U0BOB>" in str(brief.blocks) and brief
+
+    brief = eventually(refreshed_brief, what="the re-rendered brief")
     assert ("incident_claim_role", "1:incident_commander") not in buttons(brief.blocks)
     assert "IC: <@U0BOB>" in bot.workspace.channel(channel_id).topic
-    # someone else cannot take a claimed role by button
-    bot.slack.click("U0KIM", channel_id, brief.ts, "incident_claim_role", value="1:incident_commander")
-    assert "already held" in eventually(lambda: bot.workspace.ephemerals("U0KIM"))[-1].text
 
 
 def test_assign_and_bad_input_change_nothing(bot: BotUnderTest) -> None:
@@ -236,8 +254,7 @@ def test_checklist_tick_is_idempotent_and_on_the_timeline(bot: BotUnderTest) -> 
     channel_id = bot.declare()
     [brief] = bot.workspace.pinned_messages(channel_id)
     action, value = next((a, v) for a, v in buttons(brief.blocks) if a == "incident_tick")
-    bot.slack.click("U0KIM", channel_id, brief.ts, action, value=value)
-    bot.slack.click("U0KIM", channel_id, brief.ts, action, value=value)
+    double_click(bot, "U0KIM", channel_id, brief.ts, action, value)
     bot.settle()
     with Session(bot.rt.engine) as session:
         ticks = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "checklist")).all()
@@ -250,14 +267,18 @@ def test_modal_declaration_validates_and_is_idempotent(bot: BotUnderTest) -> Non
     response = bot.slack.command("U0ALICE", "C0GENERAL", "/incident", "")
     assert response.status == 200
     view = eventually(lambda: bot.workspace.open_views("U0ALICE"), what="the modal")[-1]
-    bad = bot.slack.submit_view("U0ALICE", view.id, {"title": {"value": ""},
-                                                     "severity": {"value": None}, "description": {"value": ""}})
-    assert bad.json["response_action"] == "errors" and set(bad.json["errors"]) == {"title", "severity"}
+    # Slack's client refuses empty required fields; a blank title still gets through as spaces
+    bad = bot.slack.submit_view("U0ALICE", view.id, {"title": {"value": "   "}, "severity": {"value": "P2"}})
+    assert bad.json["response_action"] == "errors" and set(bad.json["errors"]) == {"title"}
     assert incidents(bot) == []
     values = {"title": {"value": "Search is down"}, "severity": {"value": "P2"},
               "description": {"value": "All search requests 500"}}
+    sent: list[dict[str, str]] = []
+    post_form = bot.slack._post_form
+    bot.slack._post_form = lambda form, ts, sig: sent.append(form) or post_form(form, ts, sig)  # type: ignore
     first = bot.slack.submit_view("U0ALICE", view.id, values)
-    second = bot.slack.submit_view("U0ALICE", view.id, values)
+    bot.slack._post_form = post_form  # type: ignore
+    second = post_form(sent[-1], None, None)  # the same submission arriving twice (double click)
     assert first.status == second.status == 200
     eventually(lambda: any(i.brief_ts for i in incidents(bot)), what="provisioning")
     assert len(incidents(bot)) == 1
@@ -282,3 +303,39 @@ def test_list_help_and_status(bot: BotUnderTest) -> None:
     assert "/incident declare" in bot.slack.command("U0KIM", "C0GENERAL", "/incident", "help").body
     status = bot.slack.command("U0KIM", channel_id, "/incident", "status").body
     assert "P2" in status and "Queue backlog" in status and "Next update due" in status
+
+
+def test_update_form_from_the_button_posts_the_four_fields(bot: BotUnderTest) -> None:
+    channel_id = bot.declare()
+    [brief] = bot.workspace.pinned_messages(channel_id)
+    bot.slack.click("U0BOB", channel_id, brief.ts, "incident_open_update", value="1")
+    view = eventually(lambda: bot.workspace.open_views("U0BOB"), what="the update form")[-1]
+    response = bot.slack.submit_view("U0BOB", view.id, {
+        "status": {"value": "Monitoring"}, "impact": {"value": "EU users only"},
+        "actions": {"value": "Watching error rates"}, "eta": {"value": "15:00"}})
+    assert response.status == 200 and not response.body.strip()
+    bot.settle()
+    [update] = [t for t in bot.texts(channel_id) if "UPDATE" in t]
+    for field in ("Monitoring", "EU users only", "Watching error rates", "15:00"):
+        assert field in update
+
+
+def test_phase_changes_the_brief_checklist(bot: BotUnderTest) -> None:
+    channel_id = bot.declare()
+    response = bot.slack.command("U0ALICE", channel_id, "/incident", "phase contain")
+    assert "Contain" in response.body
+    assert "no phase called" in bot.slack.command("U0ALICE", channel_id, "/incident", "phase lunch").body
+    bot.settle()
+    [brief] = bot.workspace.pinned_messages(channel_id)
+    assert "Checklist: Contain" in str(brief.blocks)
+    with Session(bot.rt.engine) as session:
+        kinds = [e.kind for e in session.exec(select(TimelineEntry)).all()]
+    assert kinds.count("phase") == 1 and "declared" in kinds and "channel" in kinds
+
+
+def test_a_single_rate_limit_is_retried_by_the_client(bot: BotUnderTest) -> None:
+    channel_id = bot.declare()
+    bot.workspace.fail_next("chat.postMessage", status=429, retry_after=1, count=1)
+    bot.slack.command("U0ALICE", channel_id, "/incident", "update Retrying after a 429")
+    bot.settle()
+    assert any("Retrying after a 429" in t for t in bot.texts(channel_id))

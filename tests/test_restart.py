@@ -115,7 +115,7 @@ def test_two_processes_on_one_postgresql_post_each_update_once(sandbox: SandboxS
         for round_ in range(1, 4):
             make_updates_due(postgres_url)
             for channel_id in channels:
-                eventually(lambda c=channel_id: len(cadence_updates(sandbox, c)) >= round_, timeout=20,
+                eventually(lambda c=channel_id, r=round_: len(cadence_updates(sandbox, c)) >= r, timeout=20,
                            what="the cadence update")
             time.sleep(1.0)  # both processes tick five more times
             assert [len(cadence_updates(sandbox, c)) for c in channels] == [round_] * 4

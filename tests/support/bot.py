@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from sqlmodel import Session, select
 
 from bot.app import create_asgi_app
 from bot.clock import Clock
@@ -22,6 +23,7 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.workspace import Workspace
 from bot.settings import load_settings
+from storage.models import OutboundMessage
 from tests.support.waiting import eventually
 
 
@@ -73,8 +75,17 @@ class BotUnderTest:
         return channel_id
 
     def settle(self) -> None:
-        """Deliver whatever the last request queued (what the background delivery would do)."""
-        self.rt.delivery.deliver_due()
+        """Deliver what is due, and wait for deliveries already in flight in the bot's pool."""
+        def quiet() -> bool:
+            self.rt.delivery.deliver_due()
+            now = self.clock()
+            with Session(self.rt.engine) as session:
+                busy = session.exec(select(OutboundMessage).where(
+                    (OutboundMessage.state == "sending")
+                    | ((OutboundMessage.state == "pending") & (OutboundMessage.next_attempt_at <= now)))).first()
+            return busy is None
+
+        eventually(quiet, what="queued Slack calls to be delivered")
 
     def texts(self, channel_id: str) -> list[str]:
         return [m.text for m in self.workspace.messages(channel_id)]

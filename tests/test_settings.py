@@ -1,0 +1,69 @@
+"""Settings: clear one-line errors for bad values, and secrets never printed."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from bot.logging import Redactor, configure_logging
+from bot.settings import SettingsError, load_settings
+
+GOOD = {"SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_SIGNING_SECRET": "s3cr3t-signing"}
+
+
+def test_defaults() -> None:
+    settings = load_settings(GOOD)
+    assert settings.database_url == "sqlite:///./opsbot.db"
+    assert settings.api_url == "https://slack.com/api/" and settings.port == 3000
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "SLACK_BOT_TOKEN is not set"),
+    ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
+    ({**GOOD, "SLACK_BOT_TOKEN": "xoxp-user"}, "must be a bot token"),
+    ({**GOOD, "PORT": "http"}, "PORT must be a number"),
+    ({**GOOD, "PORT": "70000"}, "PORT must be between"),
+    ({**GOOD, "SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL must be an http(s) URL"),
+    ({**GOOD, "DATABASE_URL": "mysql://x/y"}, "mysql is not supported"),
+    ({**GOOD, "DATABASE_URL": "not a url"}, "DATABASE_URL is not a database URL"),
+    ({**GOOD, "OPSBOT_PLAYBOOKS": "/nonexistent/folder"}, "is not a folder"),
+])
+def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(env)
+
+
+def test_postgres_urls_get_the_psycopg_driver() -> None:
+    assert load_settings({**GOOD, "DATABASE_URL": "postgres://u@h/db"}).database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_serve_with_bad_settings_prints_one_line_and_no_traceback(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1", "PORT": "nope",
+                                 "SLACK_SIGNING_SECRET": "x"}, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "opsbot: PORT must be a number, got 'nope'"
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_settings_repr_hides_secrets() -> None:
+    assert "s3cr3t" not in repr(load_settings(GOOD)) and "xoxb" not in repr(load_settings(GOOD))
+
+
+def test_redactor_removes_known_secrets_and_token_shapes() -> None:
+    redact = Redactor(["s3cr3t-signing"])
+    assert redact("sig s3cr3t-signing tok xoxb-123-456-abc app xapp-1-A1-2") == \
+        "sig [redacted] tok [redacted] app [redacted]"
+
+
+def test_logs_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    import structlog
+
+    configure_logging(["s3cr3t-signing"], json=True)
+    structlog.get_logger("t").warning("oops", detail="secret is s3cr3t-signing", token="xoxb-9-9-zz")
+    logging.getLogger("slack_bolt").warning("token xoxb-1-2-3 leaked?")
+    err = capsys.readouterr().err
+    assert "s3cr3t" not in err and "xoxb-" not in err and "[redacted]" in err
