@@ -7,7 +7,9 @@ import asyncio
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -97,18 +99,20 @@ def _serve(host: str, *, socket_mode: bool) -> int:
 
 def _sandbox(sandbox_port: int, *, console: bool) -> int:
     from bot.sandbox.console import run_console
+    from bot.sandbox.seed import default_workspace
     from bot.sandbox.server import SandboxServer
     from bot.sandbox.simulator import SlackSimulator
-    from bot.sandbox.workspace import SIGNING_SECRET, default_workspace
-    from bot.sandbox.workspace import TOKEN as SANDBOX_TOKEN
 
     sandbox = SandboxServer(default_workspace())
     sandbox.start(port=sandbox_port)
-    env = dict(os.environ, SLACK_BOT_TOKEN=SANDBOX_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+    identity = sandbox.workspace.identity
+    env = dict(os.environ, SLACK_BOT_TOKEN=identity.token, SLACK_SIGNING_SECRET=identity.signing_secret,
                SLACK_API_URL=sandbox.api_url)
     env.pop("SLACK_APP_TOKEN", None)
     settings: Settings = load_settings(env)
-    configure_logging(settings.secrets, json=False)
+    log_file = Path("opsbot-sandbox.log").resolve()
+    configure_logging(settings.secrets, json=False, stream=log_file.open("a"))
+    print(f"Logs go to {log_file}")
     from bot.app import create_asgi_app
     from bot.runtime import build_runtime
 
@@ -121,8 +125,10 @@ def _sandbox(sandbox_port: int, *, console: bool) -> int:
         return 0
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
     try:
-        run_console(sandbox, SlackSimulator(f"http://127.0.0.1:{settings.port}", SIGNING_SECRET, sandbox))
+        run_console(sandbox, SlackSimulator(f"http://127.0.0.1:{settings.port}", identity.signing_secret, sandbox))
     finally:
         server.should_exit = True
         thread.join(timeout=10)

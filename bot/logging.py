@@ -6,7 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -40,9 +40,16 @@ class Redactor:
         return value
 
 
-def configure_logging(secrets: Iterable[str] = (), *, json: bool = True, level: int = logging.INFO) -> None:
+_CHATTY = ("alembic", "apscheduler", "slack_bolt", "slack_sdk", "uvicorn.error")
+
+
+def configure_logging(secrets: Iterable[str] = (), *, json: bool = True, level: int = logging.INFO,
+                      stream: TextIO | None = None) -> None:
     redactor = Redactor(secrets)
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    stream = stream or sys.stderr
+    logging.basicConfig(stream=stream, level=level, format="%(message)s", force=True)
+    for name in _CHATTY:  # their INFO lines (migrations run, job executed) are noise in operation
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -53,7 +60,7 @@ def configure_logging(secrets: Iterable[str] = (), *, json: bool = True, level: 
             structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
     # Bolt and slack_sdk log through stdlib logging; keep their output but scrub it too.

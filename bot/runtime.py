@@ -37,15 +37,24 @@ class Runtime:
     delivery: OutboxDelivery
     provisioner: Provisioner
     timers: IncidentTimers
-    pool: ThreadPoolExecutor
+    quick_pool: ThreadPoolExecutor
+    slow_pool: ThreadPoolExecutor
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking work (database, Slack calls) off the event loop so acks never queue."""
+        """Short database work on the request path, off the event loop.
+
+        A few threads only: more would fight the event loop for the GIL and delay acks.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self.quick_pool, functools.partial(fn, *args, **kwargs))
+
+    async def run_slow(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Work that waits on Slack (provisioning, delivery): never on the request path."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.slow_pool, functools.partial(fn, *args, **kwargs))
 
     def kick_delivery(self) -> None:
-        self.pool.submit(self._safely, self.delivery.deliver_due)
+        self.slow_pool.submit(self._safely, self.delivery.deliver_due)
 
     def tick(self) -> None:
         """One scheduler pass: owed channels, due timers, queued Slack calls."""
@@ -62,7 +71,8 @@ class Runtime:
             log.exception("background_work_failed", work=getattr(fn, "__qualname__", str(fn)))
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=False)
+        self.quick_pool.shutdown(wait=True, cancel_futures=False)
+        self.slow_pool.shutdown(wait=True, cancel_futures=False)
         self.gateway.close()
         self.engine.dispose()
 
@@ -80,5 +90,6 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, delivery=delivery,
         provisioner=Provisioner(engine, gateway, playbook, clock, delivery),
         timers=IncidentTimers(engine, gateway, playbook, clock),
-        pool=ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot"),
+        quick_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db"),
+        slow_pool=ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot-slack"),
     )

@@ -84,7 +84,7 @@ class IncidentHandlers:
             return
         label = self.rt.playbook.severity(incident.severity).label
         await ack(text=f"Declaring {incident.ref} ({label}): {incident.title}. Setting up the channel…")
-        result = await self.rt.run(self.rt.provisioner.provision, incident.id)
+        result = await self.rt.run_slow(self.rt.provisioner.provision, incident.id)
         if result.error:
             await respond(text=f"{incident.ref} is recorded, but Slack refused part of the set-up "
                           f"({result.error}). I will keep trying.", response_type="ephemeral",
@@ -163,7 +163,7 @@ class IncidentHandlers:
             return
         await ack()
         if created:
-            await self.rt.run(self.rt.provisioner.provision, incident.id)
+            await self.rt.run_slow(self.rt.provisioner.provision, incident.id)
 
     async def update_submitted(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view["state"]["values"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlmodel import Session
+
 from bot.incidents import queries, service, views
 from bot.incidents.service import Ctx, DeclareRequest, IncidentError
 from bot.runtime import Runtime
+from bot.slack import outbox
 from storage.db import session_scope
 from storage.models import Incident
 
@@ -28,8 +31,14 @@ def in_channel(rt: Runtime, channel_id: str, verb: str, fn: Callable[[Ctx, Incid
         if incident is None:
             raise IncidentError(NOT_AN_INCIDENT_CHANNEL.format(verb=verb))
         result = fn(Ctx(session, rt.clock(), rt.playbook), incident)
-    rt.kick_delivery()
+        queued = _queued_messages(session)
+    if queued:
+        rt.kick_delivery()
     return result
+
+
+def _queued_messages(session: Session) -> bool:
+    return bool(session.info.get(outbox.QUEUED))
 
 
 def by_id(rt: Runtime, incident_id: int, fn: Callable[[Ctx, Incident], T], *, must_be_open: bool = True) -> T:
@@ -40,7 +49,9 @@ def by_id(rt: Runtime, incident_id: int, fn: Callable[[Ctx, Incident], T], *, mu
         if must_be_open and incident.status != "open":
             raise IncidentError(f"{incident.ref} is resolved; nothing to change.")
         result = fn(Ctx(session, rt.clock(), rt.playbook), incident)
-    rt.kick_delivery()
+        queued = _queued_messages(session)
+    if queued:
+        rt.kick_delivery()
     return result
 
 

@@ -23,6 +23,7 @@ from storage.db import session_scope
 from storage.models import OutboundMessage
 
 log = structlog.get_logger(__name__)
+QUEUED = "outbox_queued"  # session.info flag: this unit of work has Slack calls to deliver
 CLAIM_FOR = timedelta(seconds=60)
 # Refusals that mean the call's purpose is already met.
 _ALREADY_DONE = {"conversations.invite": {"already_in_channel", "cant_invite_self"}, "pins.add": {"already_pinned"}}
@@ -36,6 +37,7 @@ def enqueue(session: Session, now: datetime, method: str, args: dict[str, Any], 
         incident_id=incident_id, purpose=purpose, created_at=now, next_attempt_at=now,
     )
     session.add(row)
+    session.info[QUEUED] = True
     return row
 
 

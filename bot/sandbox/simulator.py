@@ -1,0 +1,338 @@
+"""Slack's side of the conversation: signed requests to the bot's `POST /slack/events`, built as Slack builds them.
+
+Slash commands are form-encoded; interactions are a form field `payload` holding JSON; Events API
+deliveries are JSON envelopes. Each request gets a fresh trigger_id and response_url from the
+sandbox, and what the bot answers is applied the way Slack's client applies it: a command's ack
+body shows as an ephemeral (or in-channel) message, a view_submission's `response_action` acts on
+the modal. Stdlib HTTP only, so the simulator adds no runtime dependency.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from bot.sandbox import elements
+from bot.sandbox.errors import SlackError
+from bot.sandbox.methods.views import apply_submission_response
+from bot.sandbox.models import Channel, Ephemeral, Message, User, View
+from bot.sandbox.respond import deliver
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.signing import sign
+from bot.sandbox.state import ResponseTarget
+
+ACK_DEADLINE_S = 3.0
+USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
+
+
+@dataclass
+class BotResponse:
+    status: int
+    body: str
+    json: dict[str, Any] | None
+    headers: dict[str, str]
+    elapsed: float
+
+    @property
+    def acked_in_time(self) -> bool:
+        return self.status == 200 and self.elapsed <= ACK_DEADLINE_S
+
+
+class SlackSimulator:
+    def __init__(self, bot_url: str, signing_secret: str, server: SandboxServer, *, timeout: float = 10.0) -> None:
+        self.events_url = bot_url.rstrip("/") + "/slack/events"
+        self.signing_secret = signing_secret
+        self.server = server
+        self.workspace = server.workspace
+        self.timeout = timeout
+
+    # Requests
+
+    def command(
+        self,
+        user_id: str,
+        channel_id: str,
+        command: str,
+        text: str = "",
+        *,
+        timestamp: str | int | None = None,
+        signature: str | None = None,
+    ) -> BotResponse:
+        """A slash command; a non-empty ack body is shown to the user as Slack would show it."""
+        channel = self._channel(channel_id)
+        user = self._user(user_id)
+        identity = self.workspace.identity
+        form = {
+            "token": identity.verification_token,
+            "team_id": identity.team_id,
+            "team_domain": identity.team_domain,
+            "channel_id": channel.id,
+            "channel_name": _channel_name(channel),
+            "user_id": user_id,
+            "user_name": user.name,
+            "command": command,
+            "text": text,
+            "api_app_id": identity.app_id,
+            "is_enterprise_install": "false",
+            "response_url": self.workspace.mint_response_url(channel.id, user_id),
+            "trigger_id": self.workspace.mint_trigger_id(user_id),
+        }
+        response = self._post_form(form, timestamp, signature)
+        if response.acked_in_time and response.body.strip():
+            self._show_ack(channel.id, user_id, response)
+        return response
+
+    def click(
+        self,
+        user_id: str,
+        channel_id: str,
+        message_ts: str,
+        action_id: str,
+        *,
+        value: str | None = None,
+        thread_ts: str | None = None,
+        timestamp: str | int | None = None,
+        signature: str | None = None,
+    ) -> BotResponse:
+        """Click a button in a channel message or in one of the user's ephemeral messages."""
+        channel = self._channel(channel_id)
+        user = self._user(user_id)
+        message, is_ephemeral = self._clickable_message(user_id, channel, message_ts)
+        button = _pick_button(message, action_id, value)
+        identity = self.workspace.identity
+        container: dict[str, Any] = {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel.id,
+            "is_ephemeral": is_ephemeral,
+        }
+        thread_ts = thread_ts or (message.thread_ts if message.thread_ts != message.ts else None)
+        if thread_ts:
+            container["thread_ts"] = thread_ts
+        action = {
+            "action_id": button.action_id,
+            "block_id": button.block_id,
+            "text": {"type": "plain_text", "text": button.text, "emoji": True},
+            "type": "button",
+            "action_ts": f"{time.time():.6f}",
+        }
+        if button.value is not None:
+            action["value"] = button.value
+        if button.style:
+            action["style"] = button.style
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user_json(user_id, user.name),
+            "api_app_id": identity.app_id,
+            "token": identity.verification_token,
+            "container": container,
+            "trigger_id": self.workspace.mint_trigger_id(user_id),
+            "team": {"id": identity.team_id, "domain": identity.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel.id, "name": _channel_name(channel)},
+            "state": {"values": {}},
+            "response_url": self.workspace.mint_response_url(
+                channel.id, user_id, message_ts=message_ts, is_ephemeral=is_ephemeral
+            ),
+            "actions": [action],
+        }
+        if isinstance(message, Message):  # Slack leaves `message` out for ephemeral messages
+            payload["message"] = message.to_slack(identity.team_id, identity.app_id)
+        return self._post_form({"payload": json.dumps(payload)}, timestamp, signature)
+
+    def submit_view(
+        self,
+        user_id: str,
+        view_id: str,
+        values: dict[str, dict[str, elements.StateInput]],
+        *,
+        timestamp: str | int | None = None,
+        signature: str | None = None,
+    ) -> BotResponse:
+        """Submit an open modal with `values[block_id][action_id]`; the bot's response_action is applied."""
+        view = self._open_view(user_id, view_id)
+        state_values: dict[str, dict[str, Any]] = {}
+        for field in elements.inputs(view.view.get("blocks", [])):
+            value = values.get(field.block_id, {}).get(field.action_id)
+            if elements.is_empty(value) and not field.optional:
+                raise AssertionError(f"Slack would not submit: required field {field.label!r} is empty")
+            state_values.setdefault(field.block_id, {})[field.action_id] = elements.state_value(field, value)
+        payload = self._view_payload("view_submission", user_id, view, state_values)
+        payload |= {"trigger_id": self.workspace.mint_trigger_id(user_id), "response_urls": []}
+        response = self._post_form({"payload": json.dumps(payload)}, timestamp, signature)
+        if response.acked_in_time:
+            with self.workspace.lock:
+                try:
+                    apply_submission_response(self.workspace.state, view_id, response.json)
+                except SlackError as error:
+                    raise AssertionError(f"Slack rejects the bot's view_submission answer: {error.body()}") from None
+        return response
+
+    def close_view(self, user_id: str, view_id: str) -> BotResponse | None:
+        """The user dismisses a modal; the bot hears of it (view_closed) only if the view asked to be notified."""
+        view = self._open_view(user_id, view_id)
+        with self.workspace.lock:
+            self.workspace.state.views[view_id].closed = True
+        if not view.view.get("notify_on_close"):
+            return None
+        payload = self._view_payload("view_closed", user_id, view, {}) | {"is_cleared": False}
+        return self._post_form({"payload": json.dumps(payload)}, None, None)
+
+    def post_event(
+        self,
+        event: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+        timestamp: str | int | None = None,
+        signature: str | None = None,
+    ) -> BotResponse:
+        """An Events API `event_callback` envelope; `retry_num` adds Slack's redelivery headers."""
+        identity = self.workspace.identity
+        now = int(time.time())
+        envelope = {
+            "token": identity.verification_token,
+            "team_id": identity.team_id,
+            "api_app_id": identity.app_id,
+            "event": {"event_ts": f"{time.time():.6f}", **event},
+            "type": "event_callback",
+            "event_id": f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": now,
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": identity.team_id,
+                    "user_id": identity.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+        body = json.dumps(envelope).encode()
+        return self._send(body, "application/json", timestamp, signature, headers)
+
+    # Plumbing
+
+    def _post_form(self, form: dict[str, str], timestamp: str | int | None, signature: str | None) -> BotResponse:
+        body = urllib.parse.urlencode(form).encode()
+        return self._send(body, "application/x-www-form-urlencoded", timestamp, signature, {})
+
+    def _send(
+        self,
+        body: bytes,
+        content_type: str,
+        timestamp: str | int | None,
+        signature: str | None,
+        extra_headers: dict[str, str],
+    ) -> BotResponse:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": USER_AGENT,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature if signature is not None else sign(self.signing_secret, ts, body),
+            **extra_headers,
+        }
+        request = urllib.request.Request(self.events_url, data=body, headers=headers, method="POST")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                status, raw, reply_headers = reply.status, reply.read(), dict(reply.headers)
+        except urllib.error.HTTPError as error:
+            status, raw, reply_headers = error.code, error.read(), dict(error.headers)
+        text = raw.decode("utf-8", errors="replace")
+        return BotResponse(status, text, _json_object(text), reply_headers, time.monotonic() - started)
+
+    def _show_ack(self, channel_id: str, user_id: str, response: BotResponse) -> None:
+        body = response.json if response.json is not None else {"text": response.body}
+        if not body.get("text") and not body.get("blocks"):
+            return
+        target = ResponseTarget(channel_id, user_id, expires_at=math.inf)
+        with self.workspace.lock:
+            try:
+                deliver(self.workspace.state, target, body, "ack")
+            except SlackError as error:
+                raise AssertionError(f"Slack rejects the bot's command ack: {error.body()}") from None
+
+    def _channel(self, channel_id: str) -> Channel:
+        channel = self.workspace.channel(channel_id)
+        if channel is None:
+            raise AssertionError(f"no channel {channel_id!r} in the sandbox workspace")
+        return channel
+
+    def _user(self, user_id: str) -> User:
+        user = self.workspace.user(user_id)
+        if user is None:
+            raise AssertionError(f"no user {user_id!r} in the sandbox workspace")
+        return user
+
+    def _user_json(self, user_id: str, name: str) -> dict[str, str]:
+        return {"id": user_id, "username": name, "name": name, "team_id": self.workspace.identity.team_id}
+
+    def _clickable_message(self, user_id: str, channel: Channel, ts: str) -> tuple[Message | Ephemeral, bool]:
+        message = next((m for m in channel.messages if m.ts == ts), None)
+        if message is not None:
+            return message, False
+        ephemeral = next((e for e in self.workspace.ephemerals(user_id, channel.id) if e.ts == ts), None)
+        if ephemeral is not None:
+            return ephemeral, True
+        raise AssertionError(f"no message {ts} in {channel.id} that {user_id} can see")
+
+    def _open_view(self, user_id: str, view_id: str) -> View:
+        view = self.workspace.view(view_id)
+        if view is None or view.closed or view.user != user_id:
+            raise AssertionError(f"view {view_id} is not open for {user_id}")
+        return view
+
+    def _view_payload(
+        self, kind: str, user_id: str, view: View, state_values: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        identity = self.workspace.identity
+        user = self._user(user_id)
+        view_json = view.to_slack(identity.team_id, identity.app_id, identity.bot_id)
+        view_json["state"] = {"values": state_values}
+        return {
+            "type": kind,
+            "team": {"id": identity.team_id, "domain": identity.team_domain},
+            "user": self._user_json(user_id, user.name),
+            "api_app_id": identity.app_id,
+            "token": identity.verification_token,
+            "view": view_json,
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+
+def _channel_name(channel: Channel) -> str:
+    if channel.is_im:
+        return "directmessage"
+    return "privategroup" if channel.is_private else channel.name
+
+
+def _pick_button(message: Message | Ephemeral, action_id: str, value: str | None) -> elements.Button:
+    available = elements.buttons(message.blocks)
+    for button in available:
+        if button.action_id == action_id and (value is None or button.value == value):
+            return button
+    listing = ", ".join(f"{b.text!r} (action_id={b.action_id}, value={b.value})" for b in available) or "none"
+    raise AssertionError(f"no button {action_id!r} (value={value}) in message {message.ts}; buttons: {listing}")
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
