@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import structlog
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -22,6 +23,9 @@ from starlette.routing import Route
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
 from handlers import incident
+from storage.db import ping_database
+
+log = structlog.get_logger(__name__)
 
 
 def create_bolt_app(rt: Runtime) -> AsyncApp:
@@ -45,6 +49,12 @@ def create_asgi_app(rt: Runtime, *, scheduler: bool = True) -> Starlette:
         return await handler.handle(request)
 
     async def healthz(_request: Request) -> Response:
+        """Healthy when the database answers: without it nothing the bot does can be kept."""
+        try:
+            await rt.run(ping_database, rt.engine)
+        except Exception:  # the reason goes to the log, not to whoever probes
+            log.warning("healthz_database_unreachable", exc_info=True)
+            return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True})
 
     @contextlib.asynccontextmanager

@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, PlaybookError) as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a port in use, an unreadable database file
+        print(f"opsbot: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -26,30 +26,33 @@ def declare(rt: Runtime, req: DeclareRequest) -> tuple[Incident, bool]:
 
 def in_channel(rt: Runtime, channel_id: str, verb: str, fn: Callable[[Ctx, Incident], T]) -> T:
     """Run ``fn`` on the incident whose channel this is; refuse anywhere else."""
-    with session_scope(rt.engine) as session:
+
+    def find(session: Session) -> Incident:
         incident = queries.by_channel(session, channel_id)
         if incident is None:
             raise IncidentError(NOT_AN_INCIDENT_CHANNEL.format(verb=verb))
-        result = fn(Ctx(session, rt.clock(), rt.playbook), incident)
-        queued = _queued_messages(session)
-    if queued:
-        rt.kick_delivery()
-    return result
+        return incident
 
-
-def _queued_messages(session: Session) -> bool:
-    return bool(session.info.get(outbox.QUEUED))
+    return _unit_of_work(rt, find, fn)
 
 
 def by_id(rt: Runtime, incident_id: int, fn: Callable[[Ctx, Incident], T], *, must_be_open: bool = True) -> T:
-    with session_scope(rt.engine) as session:
+    def find(session: Session) -> Incident:
         incident = session.get(Incident, incident_id)
         if incident is None:
             raise IncidentError("That incident no longer exists.")
         if must_be_open and incident.status != "open":
             raise IncidentError(f"{incident.ref} is resolved; nothing to change.")
-        result = fn(Ctx(session, rt.clock(), rt.playbook), incident)
-        queued = _queued_messages(session)
+        return incident
+
+    return _unit_of_work(rt, find, fn)
+
+
+def _unit_of_work(rt: Runtime, find: Callable[[Session], Incident], fn: Callable[[Ctx, Incident], T]) -> T:
+    """One session and one commit; the Slack calls it queued go out right after."""
+    with session_scope(rt.engine) as session:
+        result = fn(Ctx(session, rt.clock(), rt.playbook), find(session))
+        queued = bool(session.info.get(outbox.QUEUED))
     if queued:
         rt.kick_delivery()
     return result

@@ -197,7 +197,6 @@ def resolve(ctx: Ctx, incident: Incident, summary: str, by: str) -> str:
     incident.status, incident.resolved_at, incident.resolved_by = "resolved", ctx.now, by
     incident.resolution_summary = summary
     incident.next_update_at = incident.ack_due_at = incident.next_escalation_at = None
-    incident.provision_due_at = None if incident.channel_id else incident.provision_due_at
     record(ctx, incident, by, "resolved", f"Resolved: {summary}")
     text = views.resolved_text(ctx.playbook, incident, ctx.now)
     severity = ctx.playbook.severity(incident.severity)
