@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
-from handlers import incident
+from handlers import guard, incident
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
@@ -44,8 +45,17 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
 def create_asgi_app(rt: Runtime, *, scheduler: bool = True) -> Starlette:
     bolt = create_bolt_app(rt)
     handler = AsyncSlackRequestHandler(bolt)
+    secret = rt.settings.signing_secret
+    verifier = SignatureVerifier(secret) if secret else None
 
     async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        if not guard.signature_ok(verifier, body, dict(request.headers)):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        problem = guard.malformed(body.decode("utf-8", errors="replace"), request.headers.get("content-type"))
+        if problem:
+            log.warning("malformed_slack_request", problem=problem)
+            return JSONResponse({"error": f"malformed request: {problem}"}, status_code=400)
         return await handler.handle(request)
 
     async def healthz(_request: Request) -> Response:

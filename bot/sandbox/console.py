@@ -74,8 +74,9 @@ class Console:
         when = time.strftime("%H:%M:%S", time.localtime(float(item.ts)))
         thread = "  ↳ " if item.thread_ts and item.thread_ts != item.ts else ""
         private = " (only visible to you)" if isinstance(item, Ephemeral) else ""
-        self.say(f"{thread}[{when}] {author}{private}{note}: {plain(item.text, self.names)}")
-        for line in block_lines(item.blocks, self.names):
+        names = {**self.names, **{c.id: c.name for c in self.workspace.channels}}  # channels come and go
+        self.say(f"{thread}[{when}] {author}{private}{note}: {plain(item.text, names)}")
+        for line in block_lines(item.blocks, names):
             self.say(f"{thread}  │ {line}")
         labels = []
         for button in elements.buttons(item.blocks):
