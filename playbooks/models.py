@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from itertools import pairwise
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -119,9 +119,13 @@ class Role(_Model):
     aliases: list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = []  # as Playbook.role() compares them
 
 
+AutoTick = Literal["declared", "channel_created", "acknowledged", "commander_assigned", "postmortem_drafted"]
+
+
 class ChecklistItem(_Model):
     key: str = Field(pattern=r"^[a-z0-9_]+$")
     text: str
+    done_when: AutoTick | None = None  # the bot ticks the item itself when this happens
 
 
 class Phase(_Model):

@@ -61,6 +61,8 @@ def test_declare_creates_a_ready_channel(bot: BotUnderTest) -> None:
     actions = buttons(brief.blocks)
     assert ("incident_claim_role", "1:incident_commander") in actions
     assert any(a == "incident_tick" for a, _ in actions)
+    # the bot ticks what it did itself: the channel is open
+    assert ("incident_untick", "1:open_channel") in actions and "~Open incident channel" in str(brief.blocks)
     assert "Major feature broken" in str(brief.blocks)  # the severity definition
     announcement = ws.messages("C0INCIDENTS")[-1]
     assert f"<#{channel_id}>" in announcement.text and "P1" in announcement.text
@@ -146,6 +148,9 @@ def test_cadence_reminds_then_escalates_and_an_update_resets_the_clock(bot: BotU
     channel_id = bot.declare("declare P1 Logins failing")
     bot.slack.command("U0BOB", channel_id, "/incident", "assign commander <@U0BOB|bob>")
     bot.slack.command("U0BOB", channel_id, "/incident", "ack")
+    bot.settle()
+    [brief] = bot.workspace.pinned_messages(channel_id)
+    assert ("incident_untick", "1:acknowledge") in buttons(brief.blocks)  # ticked by the acknowledgement
     bot.tick()  # P1 starts at level 2 at once
     texts = bot.texts(channel_id)
     assert sum("Escalation level 2" in t for t in texts) == 1
@@ -257,7 +262,8 @@ def test_checklist_tick_is_idempotent_and_on_the_timeline(bot: BotUnderTest) -> 
     double_click(bot, "U0KIM", channel_id, brief.ts, action, value)
     bot.settle()
     with Session(bot.rt.engine) as session:
-        ticks = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "checklist")).all()
+        ticks = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "checklist",
+                                                         TimelineEntry.author == "U0KIM")).all()
     assert len(ticks) == 1
     [brief] = bot.workspace.pinned_messages(channel_id)
     assert ("incident_untick", value) in buttons(brief.blocks)

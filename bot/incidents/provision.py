@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from bot.clock import Clock
-from bot.incidents import escalation, queries, views
+from bot.incidents import escalation, queries, service, views
 from bot.slack import outbox
 from bot.slack.gateway import SlackGateway, SlackRejected, SlackUnavailable
 from playbooks.models import Playbook
@@ -111,6 +111,7 @@ class Provisioner:
             row.channel_id, row.channel_name, row.provision_due_at = channel_id, name, None
             session.add(TimelineEntry(incident_id=row.id, at=now, author="opsbot", kind="channel",
                                       text=f"Channel #{name} created"))
+            service.happened(service.Ctx(session, now, self._playbook), row, "channel_created")
             outbox.post(session, now, self._playbook.settings.incidents_channel,
                                    views.announcement(self._playbook, row), incident_id=row.id,
                                    purpose="announcement")

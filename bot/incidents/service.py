@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from bot.incidents import escalation, queries, views
 from bot.incidents.commands import UpdateFields
 from bot.slack import outbox
-from playbooks.models import Playbook
+from playbooks.models import AutoTick, Playbook
 from storage.models import ChecklistTick, Incident, Postmortem, RoleAssignment, StatusUpdate, TimelineEntry
 
 BOT = "opsbot"
@@ -49,6 +49,17 @@ def record(ctx: Ctx, incident: Incident, author: str, kind: str, text: str) -> N
     ctx.session.add(TimelineEntry(incident_id=incident.id, at=ctx.now, author=author, kind=kind, text=text))
 
 
+def happened(ctx: Ctx, incident: Incident, event: AutoTick) -> None:
+    """Tick the checklist items the playbook says this event completes (once each)."""
+    done = queries.ticks(ctx.session, incident.id)
+    for phase in ctx.playbook.phases:
+        for item in phase.items:
+            if item.done_when == event and item.key not in done:
+                ctx.session.add(ChecklistTick(incident_id=incident.id, phase=phase.key, item_key=item.key,
+                                              done_by=BOT, done_at=ctx.now))
+                record(ctx, incident, BOT, "checklist", f"✓ {phase.name}: {item.text} (automatically)")
+
+
 def declare(ctx: Ctx, req: DeclareRequest) -> tuple[Incident, bool]:
     """Record a new incident with its timers; a repeated request key returns the first one."""
     if req.request_key:
@@ -66,6 +77,7 @@ def declare(ctx: Ctx, req: DeclareRequest) -> tuple[Incident, bool]:
     ctx.session.add(incident)
     ctx.session.flush()
     record(ctx, incident, req.declared_by, "declared", f"Declared {severity.label}: {req.title}")
+    happened(ctx, incident, "declared")
     return incident, True
 
 
@@ -94,6 +106,8 @@ def assign_role(ctx: Ctx, incident: Incident, role_name: str, user_id: str, by: 
     else:
         ctx.session.add(RoleAssignment(incident_id=incident.id, role=role.key, user_id=user_id,
                                        assigned_by=by, assigned_at=ctx.now))
+    if role.key == "incident_commander":
+        happened(ctx, incident, "commander_assigned")
     verb = "claimed" if claim else "assigned"
     text = f"<@{user_id}> is now {role.name}" + ("" if claim else f" (assigned by <@{by}>)")
     record(ctx, incident, by, "role", text)
@@ -110,6 +124,8 @@ def acknowledge(ctx: Ctx, incident: Incident, by: str) -> str:
         return f"Already acknowledged by <@{incident.acknowledged_by}>."
     incident.acknowledged_at, incident.acknowledged_by, incident.ack_due_at = ctx.now, by, None
     record(ctx, incident, by, "acknowledged", "Acknowledged")
+    happened(ctx, incident, "acknowledged")
+    _refresh_channel(ctx, incident)
     _announce(ctx, incident, f":white_check_mark: <@{by}> acknowledged the incident.", purpose="ack")
     return "Acknowledged."
 
@@ -219,6 +235,7 @@ def draft_postmortem(ctx: Ctx, incident: Incident, by: str) -> Postmortem:
         postmortem = Postmortem(incident_id=incident.id, created_at=ctx.now, created_by=by, text=text)
         ctx.session.add(postmortem)
     record(ctx, incident, by, "postmortem", "Post-mortem drafted")
+    happened(ctx, incident, "postmortem_drafted")
     if incident.channel_id:
         outbox.post(ctx.session, ctx.now, incident.channel_id, f"Post-mortem draft for {incident.ref}",
                     views.long_text_blocks(text), incident_id=incident.id, purpose="postmortem")

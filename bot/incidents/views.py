@@ -96,7 +96,8 @@ def brief_blocks(playbook: Playbook, incident: Incident, roles: dict[str, str],
         + f" · {done}/{len(phase.items)} done"))]
     for item in phase.items:
         tick = ticks.get(item.key)
-        mark = f":white_check_mark: ~{item.text}~ (<@{tick.done_by}>)" if tick else f":white_large_square: {item.text}"
+        mark = (f":white_check_mark: ~{item.text}~ ({_who(tick.done_by)})" if tick
+                else f":white_large_square: {item.text}")
         accessory = None
         if open_:
             accessory = ButtonElement(text="Untick" if tick else "Tick", action_id=UNTICK if tick else TICK,
@@ -107,6 +108,10 @@ def brief_blocks(playbook: Playbook, incident: Incident, roles: dict[str, str],
         blocks.append(ActionsBlock(elements=[ButtonElement(text="Post update", action_id=OPEN_UPDATE,
                                                            value=str(incident.id), style="primary")]))
     return _dicts(blocks)
+
+
+def _who(author: str) -> str:
+    return author if author == "opsbot" else f"<@{author}>"
 
 
 def announcement(playbook: Playbook, incident: Incident) -> str:
@@ -166,7 +171,7 @@ def postmortem_text(playbook: Playbook, incident: Incident, now: datetime, timel
     role_lines = [f"- **{r.name}**: " + (f"<@{roles[r.key]}>" if r.key in roles else "unassigned")
                   for r in playbook.roles]
     timeline_lines = [f"- **{local(playbook, e.at, '%H:%M')}** - {e.text}"
-                      + ("" if e.author == "opsbot" else f" (<@{e.author}>)") for e in timeline]
+                      + ("" if e.author == "opsbot" else f" ({_who(e.author)})") for e in timeline]
     checklist_lines = [f"- [{'x' if item.key in ticks else ' '}] {phase.name}: {item.text}"
                        for phase in playbook.phases for item in phase.items]
     impacts = [e.text for e in timeline if e.kind == "update"]
