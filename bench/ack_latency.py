@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bench.common import bot_process, percentile, summary_ms
+from bench._support import bot_process, percentile, summary_ms
 from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.signing import sign
