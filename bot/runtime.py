@@ -62,6 +62,7 @@ class Runtime:
             self._safely(self.provisioner.provision, incident_id)
         self._safely(self.timers.run_due)
         self._safely(self.delivery.deliver_due)
+        self._safely(self.delivery.prune_sent)
 
     @staticmethod
     def _safely(fn: Callable[..., Any], *args: Any) -> None:

@@ -345,3 +345,16 @@ def test_a_single_rate_limit_is_retried_by_the_client(bot: BotUnderTest) -> None
     bot.slack.command("U0ALICE", channel_id, "/incident", "update Retrying after a 429")
     bot.settle()
     assert any("Retrying after a 429" in t for t in bot.texts(channel_id))
+
+
+def test_delivered_calls_are_pruned_after_a_week(bot: BotUnderTest) -> None:
+    from storage.models import OutboundMessage
+
+    bot.declare()
+    with Session(bot.rt.engine) as session:
+        sent = len(session.exec(select(OutboundMessage).where(OutboundMessage.state == "sent")).all())
+    assert sent > 0
+    bot.clock.advance(timedelta(days=6))
+    assert bot.rt.delivery.prune_sent() == 0
+    bot.clock.advance(timedelta(days=2))
+    assert bot.rt.delivery.prune_sent() == sent

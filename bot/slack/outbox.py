@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -28,6 +28,7 @@ CLAIM_FOR = timedelta(seconds=60)
 # Refusals that mean the call's purpose is already met.
 _ALREADY_DONE = {"conversations.invite": {"already_in_channel", "cant_invite_self"}, "pins.add": {"already_pinned"}}
 MAX_BACKOFF = timedelta(minutes=5)
+KEEP_SENT = timedelta(days=7)  # delivered calls are kept a while for troubleshooting, then dropped
 
 
 def enqueue(session: Session, now: datetime, method: str, args: dict[str, Any], *,
@@ -71,6 +72,15 @@ class OutboxDelivery:
                 .limit(limit)
             ).all()
         return self._deliver(rows)
+
+    def prune_sent(self) -> int:
+        cutoff = self._clock() - KEEP_SENT
+        with session_scope(self._engine) as session:
+            result = session.exec(  # type: ignore[call-overload]
+                delete(OutboundMessage).where(col(OutboundMessage.state) == "sent")
+                .where(col(OutboundMessage.sent_at) < cutoff)
+            )
+            return result.rowcount
 
     def _deliver(self, rows: Iterable[OutboundMessage]) -> int:
         blocked: set[str] = set()
