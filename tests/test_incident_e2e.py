@@ -358,3 +358,14 @@ def test_delivered_calls_are_pruned_after_a_week(bot: BotUnderTest) -> None:
     assert bot.rt.delivery.prune_sent() == 0
     bot.clock.advance(timedelta(days=2))
     assert bot.rt.delivery.prune_sent() == sent
+
+
+def test_update_without_text_opens_the_form_only_in_an_incident_channel(bot: BotUnderTest) -> None:
+    channel_id = bot.declare()
+    outside = bot.slack.command("U0KIM", "C0GENERAL", "/incident", "update")
+    assert "works in an incident channel" in outside.body and not bot.workspace.open_views("U0KIM")
+    inside = bot.slack.command("U0KIM", channel_id, "/incident", "update")
+    assert inside.status == 200
+    view = eventually(lambda: bot.workspace.open_views("U0KIM"), what="the update form")[-1]
+    assert view.view["callback_id"] == "incident_update"
+    assert {b["block_id"] for b in view.view["blocks"]} == {"status", "impact", "actions", "eta"}
