@@ -42,9 +42,12 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     return app
 
 
-def create_asgi_app(rt: Runtime, *, scheduler: bool = True) -> Starlette:
-    bolt = create_bolt_app(rt)
-    handler = AsyncSlackRequestHandler(bolt)
+def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = True) -> Starlette:
+    """HTTP routes; ``/slack/events`` only when Slack talks to us over HTTP (``bolt`` given).
+
+    In Socket Mode there is no signing secret to check requests with, so the route must not exist.
+    """
+    handler = AsyncSlackRequestHandler(bolt) if bolt else None
     secret = rt.settings.signing_secret
     verifier = SignatureVerifier(secret) if secret else None
 
@@ -56,6 +59,7 @@ def create_asgi_app(rt: Runtime, *, scheduler: bool = True) -> Starlette:
         if problem:
             log.warning("malformed_slack_request", problem=problem)
             return JSONResponse({"error": f"malformed request: {problem}"}, status_code=400)
+        assert handler is not None
         return await handler.handle(request)
 
     async def healthz(_request: Request) -> Response:
@@ -76,5 +80,7 @@ def create_asgi_app(rt: Runtime, *, scheduler: bool = True) -> Starlette:
             if running:
                 running.shutdown(wait=True)
 
-    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
-                             Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    if handler:
+        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -80,7 +80,8 @@ def _serve(host: str, *, socket_mode: bool) -> int:
     from bot.runtime import build_runtime
 
     rt = build_runtime(settings)
-    app = create_asgi_app(rt)
+    bolt = create_bolt_app(rt)
+    app = create_asgi_app(rt, bolt=None if socket_mode else bolt)
     config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     if not socket_mode:
@@ -89,7 +90,7 @@ def _serve(host: str, *, socket_mode: bool) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     async def both() -> None:
-        handler = AsyncSocketModeHandler(create_bolt_app(rt), settings.app_token)
+        handler = AsyncSocketModeHandler(bolt, settings.app_token)
         await handler.connect_async()
         try:
             await server.serve()  # health checks and webhooks still need HTTP
@@ -116,12 +117,13 @@ def _sandbox(sandbox_port: int, *, console: bool) -> int:
     log_file = Path("opsbot-sandbox.log").resolve()
     configure_logging(settings.secrets, json=False, stream=log_file.open("a"))
     print(f"Logs go to {log_file}")
-    from bot.app import create_asgi_app
+    from bot.app import create_asgi_app, create_bolt_app
     from bot.runtime import build_runtime
 
     rt = build_runtime(settings)
-    server = uvicorn.Server(uvicorn.Config(create_asgi_app(rt), host="127.0.0.1", port=settings.port,
-                                           log_level="warning", access_log=False))
+    app = create_asgi_app(rt, bolt=create_bolt_app(rt))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
+                                           access_log=False))
     print(f"Slack sandbox at {sandbox.base_url}; bot at http://127.0.0.1:{settings.port}/slack/events")
     if not console:
         server.run()

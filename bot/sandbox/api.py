@@ -15,9 +15,11 @@ from aiohttp import web
 from bot.sandbox.errors import SlackError
 from bot.sandbox.methods import METHODS
 from bot.sandbox.methods.args import Args
+from bot.sandbox.socket_mode import SocketHub
 from bot.sandbox.workspace import Fault, Workspace
 
 WORKSPACE = web.AppKey("workspace", Workspace)
+SOCKETS = web.AppKey("sockets", SocketHub)
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:
@@ -36,9 +38,13 @@ async def read_params(request: web.Request) -> dict[str, Any]:
     return params
 
 
-def _auth_error(workspace: Workspace, request: web.Request, params: dict[str, Any]) -> str | None:
+def _token(request: web.Request, params: dict[str, Any]) -> str | None:
     header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else params.get("token")
+    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else params.get("token")
+
+
+def _auth_error(workspace: Workspace, request: web.Request, params: dict[str, Any]) -> str | None:
+    token = _token(request, params)
     if not token:
         return "not_authed"
     return None if token == workspace.identity.token else "invalid_auth"
@@ -63,6 +69,8 @@ async def handle_api(request: web.Request) -> web.Response:
     fault = workspace.take_fault(method)
     if fault is not None:
         return _fault_response(fault)
+    if method == "apps.connections.open":  # the one method that takes the app-level token
+        return web.json_response(request.app[SOCKETS].open_connection(_token(request, params)))
     auth_error = _auth_error(workspace, request, params)
     if auth_error:
         return web.json_response({"ok": False, "error": auth_error})

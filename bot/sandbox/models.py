@@ -22,6 +22,7 @@ class Identity:
     bot_id: str = "B0OPSBOT"
     app_id: str = "A0OPSBOT"
     token: str = "xoxb-sandbox-token"
+    app_token: str = "xapp-1-A0OPSBOT-sandbox"  # app-level token, for Socket Mode
     signing_secret: str = "sandbox-signing-secret"
     verification_token: str = "sandbox-verification-token"
 

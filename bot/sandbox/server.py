@@ -13,17 +13,20 @@ from types import TracebackType
 from aiohttp import web
 
 from bot.sandbox import control
-from bot.sandbox.api import WORKSPACE, handle_api
+from bot.sandbox.api import SOCKETS, WORKSPACE, handle_api
 from bot.sandbox.seed import default_workspace
+from bot.sandbox.socket_mode import SocketHub
 from bot.sandbox.workspace import Workspace
 
 LOOPBACK = "127.0.0.1"
 
 
-def build_app(workspace: Workspace) -> web.Application:
+def build_app(workspace: Workspace, sockets: SocketHub) -> web.Application:
     app = web.Application()
     app[WORKSPACE] = workspace
-    app.add_routes([web.post("/api/{method}", handle_api), web.get("/api/{method}", handle_api), *control.ROUTES])
+    app[SOCKETS] = sockets
+    app.add_routes([web.post("/api/{method}", handle_api), web.get("/api/{method}", handle_api),
+                    web.get("/_sandbox/socket", sockets.handle), *control.ROUTES])
     return app
 
 
@@ -32,6 +35,7 @@ class SandboxServer:
 
     def __init__(self, workspace: Workspace | None = None) -> None:
         self.workspace = workspace or default_workspace()
+        self.sockets = SocketHub(self.workspace)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -52,7 +56,7 @@ class SandboxServer:
         if self._thread is not None:
             raise RuntimeError("the sandbox server is already running")
         loop = asyncio.new_event_loop()
-        runner = web.AppRunner(build_app(self.workspace), access_log=None)
+        runner = web.AppRunner(build_app(self.workspace, self.sockets), access_log=None)
         ready = threading.Event()
         failure: list[BaseException] = []
 

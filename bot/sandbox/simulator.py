@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from bot.sandbox import elements
 from bot.sandbox.errors import SlackError
@@ -46,12 +46,17 @@ class BotResponse:
 
 
 class SlackSimulator:
-    def __init__(self, bot_url: str, signing_secret: str, server: SandboxServer, *, timeout: float = 10.0) -> None:
+    """``transport="http"`` POSTs signed requests to the bot; ``"socket"`` sends the same payloads as
+    Socket Mode envelopes over the bot's open WebSocket connection (unsigned, as Slack does)."""
+
+    def __init__(self, bot_url: str, signing_secret: str, server: SandboxServer, *, timeout: float = 10.0,
+                 transport: Literal["http", "socket"] = "http") -> None:
         self.events_url = bot_url.rstrip("/") + "/slack/events"
         self.signing_secret = signing_secret
         self.server = server
         self.workspace = server.workspace
         self.timeout = timeout
+        self.transport = transport
 
     # Requests
 
@@ -220,14 +225,30 @@ class SlackSimulator:
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+        if self.transport == "socket":
+            return self._over_socket("events_api", envelope)
         body = json.dumps(envelope).encode()
         return self._send(body, "application/json", timestamp, signature, headers)
 
     # Plumbing
 
     def _post_form(self, form: dict[str, str], timestamp: str | int | None, signature: str | None) -> BotResponse:
+        if self.transport == "socket":
+            if "payload" in form:
+                return self._over_socket("interactive", json.loads(form["payload"]))
+            return self._over_socket("slash_commands", dict(form))
         body = urllib.parse.urlencode(form).encode()
         return self._send(body, "application/x-www-form-urlencoded", timestamp, signature, {})
+
+    def _over_socket(self, kind: str, payload: dict[str, Any]) -> BotResponse:
+        """An envelope to the bot's connection; an ack in time reads like HTTP 200 with that body."""
+        started = time.monotonic()
+        answer = self.server.sockets.deliver(kind, payload, timeout=ACK_DEADLINE_S)
+        elapsed = time.monotonic() - started
+        if answer is None:
+            return BotResponse(504, "", None, {}, elapsed)
+        body = json.dumps(answer) if answer else ""
+        return BotResponse(200, body, answer or None, {}, elapsed)
 
     def _send(
         self,

@@ -15,7 +15,7 @@ import httpx
 import uvicorn
 from sqlmodel import Session, select
 
-from bot.app import create_asgi_app
+from bot.app import create_asgi_app, create_bolt_app
 from bot.clock import Clock
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox.seed import default_workspace
@@ -99,7 +99,8 @@ def running_bot(tmp_path: Path, database_url: str, clock: Clock, *, playbooks: P
     env = bot_env(sandbox, database_url, playbooks)
     rt = build_runtime(load_settings(env), clock=clock)
     port = int(env["PORT"])
-    server = uvicorn.Server(uvicorn.Config(create_asgi_app(rt, scheduler=False), host="127.0.0.1", port=port,
+    app = create_asgi_app(rt, bolt=create_bolt_app(rt), scheduler=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
