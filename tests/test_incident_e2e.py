@@ -211,7 +211,17 @@ def test_unacknowledged_incident_escalates_after_response_time(bot: BotUnderTest
     bot.clock.advance(timedelta(hours=2))
     bot.tick()
     texts = bot.texts(channel_id)
-    assert any("not acknowledged within 2h" in t for t in texts)
+    assert any("Escalation level 3" in t and "not acknowledged within 2h" in t for t in texts)
+    assert sum("Escalation level 4" in t for t in texts) == 1  # overdue by the matrix as well: told too
+
+
+def test_levels_that_fell_due_together_are_each_notified(bot: BotUnderTest) -> None:
+    channel_id = bot.declare("declare P1 Logins failing")  # level 2 at once, 3 at 30 min, 4 at 60 min
+    bot.slack.command("U0BOB", channel_id, "/incident", "ack")
+    bot.clock.advance(timedelta(minutes=75))  # as after downtime: all three levels are due
+    bot.tick()
+    texts = bot.texts(channel_id)
+    assert [sum(f"Escalation level {n}" in t for t in texts) for n in (2, 3, 4)] == [1, 1, 1]
 
 
 def test_severity_change_replans_and_resolution_stops_everything(bot: BotUnderTest) -> None:

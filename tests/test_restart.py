@@ -5,17 +5,13 @@ These run the real `opsbot serve` command as separate processes against the sand
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -25,7 +21,7 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from storage.db import make_engine
 from storage.models import Incident
-from tests.support.bot import bot_env
+from tests.support.process import bot_process as run_bot
 from tests.support.waiting import eventually
 
 
@@ -37,28 +33,9 @@ def sandbox() -> Iterator[SandboxServer]:
     server.stop()
 
 
-@contextmanager
-def bot_process(sandbox: SandboxServer, database_url: str, log: Path) -> Iterator[str]:
-    env = dict(os.environ, **bot_env(sandbox, database_url), OPSBOT_TICK_SECONDS="0.2")
-    url = f"http://127.0.0.1:{env['PORT']}"
-    with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        eventually(lambda: _up(url) or proc.poll() is not None, timeout=30, what="the bot process")
-        assert proc.poll() is None, log.read_text()[-2000:]
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+def bot_process(sandbox: SandboxServer, database_url: str, log: Path) -> AbstractContextManager[str]:
+    """The bot ticking every 0.2 s, ended with SIGKILL: a crash, not a shutdown."""
+    return run_bot(sandbox, database_url, log, extra_env={"OPSBOT_TICK_SECONDS": "0.2"}, stop=signal.SIGKILL)
 
 
 def cadence_updates(sandbox: SandboxServer, channel_id: str) -> list[str]:

@@ -14,24 +14,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox import SandboxServer, SlackSimulator
+from tests.support.modals import modal
 
 TOKEN = "xoxb-sandbox-token"
 SECRET = "sandbox-signing-secret"
 
-MODAL = {
-    "type": "modal",
-    "callback_id": "declare",
-    "title": {"type": "plain_text", "text": "Declare incident"},
-    "submit": {"type": "plain_text", "text": "Declare"},
-    "blocks": [
-        {
-            "type": "input",
-            "block_id": "title",
-            "label": {"type": "plain_text", "text": "Title"},
-            "element": {"type": "plain_text_input", "action_id": "value"},
-        }
-    ],
-}
+MODAL = modal()
 
 
 def build_app(api_url: str) -> AsyncApp:

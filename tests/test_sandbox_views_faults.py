@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, Se
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from bot.sandbox import SandboxServer, default_workspace
+from tests.support.modals import modal
 
 TOKEN = "xoxb-sandbox-token"
 
@@ -41,24 +42,6 @@ def server(clock: FakeClock) -> Iterator[SandboxServer]:
 @pytest.fixture
 def client(server: SandboxServer) -> WebClient:
     return WebClient(base_url=server.api_url, token=TOKEN)
-
-
-def modal(title: str = "Declare incident", **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": "declare",
-        "title": {"type": "plain_text", "text": title},
-        "submit": {"type": "plain_text", "text": "Declare"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "title",
-                "label": {"type": "plain_text", "text": "Title"},
-                "element": {"type": "plain_text_input", "action_id": "value"},
-            }
-        ],
-        **extra,
-    }
 
 
 def error_code(call: Callable[[], object]) -> str:

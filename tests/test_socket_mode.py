@@ -4,10 +4,6 @@ WebSocket and runs incidents from envelopes, with no public URL and no signing s
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +17,7 @@ from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.socket_mode import NoConnection
-from tests.support.bot import free_port
+from tests.support.process import bot_process
 from tests.support.waiting import eventually
 
 
@@ -32,40 +28,13 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def socket_bot(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    identity = sandbox.workspace.identity
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
-    env.update(SLACK_BOT_TOKEN=identity.token, SLACK_APP_TOKEN=identity.app_token, SLACK_API_URL=sandbox.api_url,
-               DATABASE_URL=f"sqlite:///{tmp_path}/opsbot.db", PORT=str(port))
-    log = (tmp_path / "bot.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--socket-mode", "--host", "127.0.0.1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        eventually(lambda: sandbox.sockets.connections > 0 or proc.poll() is not None, timeout=30,
-                   what="the bot's Socket Mode connection")
-        assert proc.poll() is None, (tmp_path / "bot.log").read_text()[-2000:]
-        eventually(lambda: _up(url), timeout=10, what="the health endpoint")
-        yield url, proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+def socket_bot(sandbox: SandboxServer, tmp_path: Path) -> Iterator[str]:
+    with bot_process(sandbox, f"sqlite:///{tmp_path}/opsbot.db", tmp_path / "bot.log", socket_mode=True) as url:
+        yield url
 
 
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def test_incident_over_socket_mode(sandbox: SandboxServer, socket_bot: tuple[str, subprocess.Popen]) -> None:
-    url, _ = socket_bot
+def test_incident_over_socket_mode(sandbox: SandboxServer, socket_bot: str) -> None:
+    url = socket_bot
     slack = SlackSimulator(url, "", sandbox, transport="socket")
     declared = slack.command("U0ALICE", "C0GENERAL", "/incident", "declare P1 Checkout is failing")
     assert declared.status == 200 and "Declaring INC-0001" in declared.body
@@ -83,8 +52,8 @@ def test_incident_over_socket_mode(sandbox: SandboxServer, socket_bot: tuple[str
     assert "/incident declare" in slack.command("U0KIM", "C0GENERAL", "/incident", "help").body
 
 
-def test_socket_mode_serves_no_unsigned_http_endpoint(socket_bot: tuple[str, subprocess.Popen]) -> None:
-    url, _ = socket_bot
+def test_socket_mode_serves_no_unsigned_http_endpoint(socket_bot: str) -> None:
+    url = socket_bot
     response = httpx.post(f"{url}/slack/events", data={"command": "/incident", "text": "declare P1 x"})
     assert response.status_code == 404
 

@@ -41,15 +41,15 @@ def next_due(playbook: Playbook, incident: Incident) -> datetime | None:
     return None
 
 
-def due_level(playbook: Playbook, incident: Incident, now: datetime) -> EscalationLevel | None:
-    """The highest level whose time has come and that has not been notified yet."""
+def due_levels(playbook: Playbook, incident: Incident, now: datetime) -> list[EscalationLevel]:
+    """Levels whose time has come and that were not notified yet, lowest first (after downtime,
+    several can be due at once; each is still told)."""
     start = playbook.severity(incident.severity).escalation_starts_at
     if start is None:
-        return None
-    due = [lvl for lvl in playbook.escalation
-           if lvl.level >= start and lvl.level > incident.escalation_level
-           and (lvl.level == start or incident.declared_at + lvl.after <= now)]
-    return due[-1] if due else None
+        return []
+    return [lvl for lvl in playbook.escalation
+            if lvl.level >= start and lvl.level > incident.escalation_level
+            and (lvl.level == start or incident.declared_at + lvl.after <= now)]
 
 
 def resolve_targets(session: Session, directory: Directory, incident: Incident, targets: list[str]) -> Recipients:

@@ -81,12 +81,10 @@ class IncidentTimers:
                             f"not acknowledged within {format_duration(severity.response_time)}")
 
     def _escalation(self, session: Session, incident: Incident, now: datetime) -> None:
-        level = escalation.due_level(self._playbook, incident, now)
-        if level is None:
-            incident.next_escalation_at = escalation.next_due(self._playbook, incident)
-        else:
-            reason = f"{format_duration(now - incident.declared_at)} since declaration"
+        reason = f"{format_duration(now - incident.declared_at)} since declaration"
+        for level in escalation.due_levels(self._playbook, incident, now):
             escalation.escalate(session, self._directory, self._playbook, incident, level, now, reason)
+        incident.next_escalation_at = escalation.next_due(self._playbook, incident)
 
     def _cadence(self, session: Session, incident: Incident, now: datetime) -> None:
         severity = self._playbook.severity(incident.severity)
