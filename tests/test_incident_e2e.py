@@ -379,3 +379,23 @@ def test_update_without_text_opens_the_form_only_in_an_incident_channel(bot: Bot
     view = eventually(lambda: bot.workspace.open_views("U0KIM"), what="the update form")[-1]
     assert view.view["callback_id"] == "incident_update"
     assert {b["block_id"] for b in view.view["blocks"]} == {"status", "impact", "actions", "eta"}
+
+
+def test_simultaneous_claims_make_one_holder(bot: BotUnderTest) -> None:
+    """Clicks racing in parallel threads: one claim is stored, the others are told, none sees an error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    channel_id = bot.declare()
+    [brief] = bot.workspace.pinned_messages(channel_id)
+    bot.workspace.fail_next("chat.update", status=503, error="service_unavailable", count=30)  # buttons stay
+    users = ["U0BOB", "U0KIM", "U0LEO", "U0DAVE"]
+    with ThreadPoolExecutor(len(users)) as pool:
+        results = list(pool.map(lambda u: bot.slack.click(u, channel_id, brief.ts, "incident_claim_role",
+                                                          value="1:scribe"), users))
+    assert all(r.status == 200 for r in results)
+    with Session(bot.rt.engine) as session:
+        holders = [r.user_id for r in session.exec(select(RoleAssignment)).all()]
+    assert len(holders) == 1
+    answers = eventually(lambda: all(bot.workspace.ephemerals(u) for u in users) and
+                         [bot.workspace.ephemerals(u)[-1].text for u in users], what="every clicker's answer")
+    assert not any("went wrong" in a for a in answers), answers

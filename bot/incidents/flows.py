@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
 
 from bot.incidents import queries, service, views
 from bot.incidents.service import Ctx, DeclareRequest, IncidentError
@@ -15,13 +16,21 @@ from storage.db import session_scope
 from storage.models import Incident
 
 T = TypeVar("T")
+SIMULTANEOUS = "Someone (or a double click) did that at the same moment; it is done once, nothing more changed."
 NOT_AN_INCIDENT_CHANNEL = ("`/incident {verb}` works in an incident channel. Run it in the channel of the "
                            "incident (`/incident list` shows them), or declare one with `/incident declare`.")
 
 
 def declare(rt: Runtime, req: DeclareRequest) -> tuple[Incident, bool]:
-    with session_scope(rt.engine) as session:
-        return service.declare(Ctx(session, rt.clock(), rt.playbook), req)
+    try:
+        with session_scope(rt.engine) as session:
+            return service.declare(Ctx(session, rt.clock(), rt.playbook), req)
+    except IntegrityError:  # the same request won a race in another worker or replica
+        with session_scope(rt.engine) as session:
+            existing = session.exec(select(Incident).where(Incident.request_key == req.request_key)).first()
+        if existing is None:
+            raise
+        return existing, False
 
 
 def in_channel(rt: Runtime, channel_id: str, verb: str, fn: Callable[[Ctx, Incident], T]) -> T:
@@ -50,9 +59,12 @@ def by_id(rt: Runtime, incident_id: int, fn: Callable[[Ctx, Incident], T], *, mu
 
 def _unit_of_work(rt: Runtime, find: Callable[[Session], Incident], fn: Callable[[Ctx, Incident], T]) -> T:
     """One session and one commit; the Slack calls it queued go out right after."""
-    with session_scope(rt.engine) as session:
-        result = fn(Ctx(session, rt.clock(), rt.playbook), find(session))
-        queued = bool(session.info.get(outbox.QUEUED))
+    try:
+        with session_scope(rt.engine) as session:
+            result = fn(Ctx(session, rt.clock(), rt.playbook), find(session))
+            queued = bool(session.info.get(outbox.QUEUED))
+    except IntegrityError:  # a concurrent click or replica did the same thing first
+        raise IncidentError(SIMULTANEOUS) from None
     if queued:
         rt.kick_delivery()
     return result
