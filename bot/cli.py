@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.logging import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -43,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _db_upgrade()
     except (SettingsError, PlaybookError) as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:  # the database is unreachable or refuses us
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"opsbot: cannot use the database at DATABASE_URL: {reason}", file=sys.stderr)
         return 2
     except OSError as exc:  # a port in use, an unreadable database file
         print(f"opsbot: {exc.strerror or exc}", file=sys.stderr)

@@ -67,3 +67,12 @@ def test_logs_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
     logging.getLogger("slack_bolt").warning("token xoxb-1-2-3 leaked?")
     err = capsys.readouterr().err
     assert "s3cr3t" not in err and "xoxb-" not in err and "[redacted]" in err
+
+
+def test_unreachable_database_is_one_line(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://opsbot:hunter2@127.0.0.1:1/x"},
+                            cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("opsbot: cannot use the database at DATABASE_URL:") and "hunter2" not in line
