@@ -16,7 +16,7 @@ from storage.db import session_scope
 from storage.models import Incident
 
 T = TypeVar("T")
-SIMULTANEOUS = "Someone (or a double click) did that at the same moment; it is done once, nothing more changed."
+SIMULTANEOUS = "That was already done at the same moment (by someone else or a double click); nothing more changed."
 NOT_AN_INCIDENT_CHANNEL = ("`/incident {verb}` works in an incident channel. Run it in the channel of the "
                            "incident (`/incident list` shows them), or declare one with `/incident declare`.")
 

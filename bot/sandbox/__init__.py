@@ -10,7 +10,8 @@ from bot.sandbox.models import Call, Channel, Ephemeral, Identity, Message, User
 from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.signing import sign
-from bot.sandbox.simulator import BotResponse, SlackSimulator
+from bot.sandbox.simulator import SlackSimulator
+from bot.sandbox.transport import BotResponse
 from bot.sandbox.workspace import Fault, Workspace
 
 __all__ = [

@@ -18,7 +18,8 @@ from bot.sandbox import elements
 from bot.sandbox.models import Channel, Ephemeral, Message, View
 from bot.sandbox.render import block_lines, plain
 from bot.sandbox.server import SandboxServer
-from bot.sandbox.simulator import BotResponse, SlackSimulator
+from bot.sandbox.simulator import SlackSimulator
+from bot.sandbox.transport import BotResponse
 
 HELP = """\
   /command text   run a slash command in the current channel

@@ -1,10 +1,12 @@
-"""Slack's side of the conversation: signed requests to the bot's `POST /slack/events`, built as Slack builds them.
+"""Slack's side of the conversation: requests to the bot, built as Slack builds them.
 
 Slash commands are form-encoded; interactions are a form field `payload` holding JSON; Events API
-deliveries are JSON envelopes. Each request gets a fresh trigger_id and response_url from the
-sandbox, and what the bot answers is applied the way Slack's client applies it: a command's ack
-body shows as an ephemeral (or in-channel) message, a view_submission's `response_action` acts on
-the modal. Stdlib HTTP only, so the simulator adds no runtime dependency.
+deliveries are JSON envelopes. They reach the bot as signed `POST /slack/events` requests, or as
+Socket Mode envelopes carrying the same payloads (see `transport`). Each request gets a fresh
+trigger_id and response_url from the sandbox, and what the bot answers is applied the way Slack's
+client applies it: a command's ack body shows as an ephemeral (or in-channel) message, a
+view_submission's `response_action` acts on the modal. Stdlib HTTP only, so the simulator adds no
+runtime dependency.
 """
 
 from __future__ import annotations
@@ -13,10 +15,6 @@ import json
 import math
 import secrets
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.sandbox import elements
@@ -25,38 +23,21 @@ from bot.sandbox.methods.views import apply_submission_response
 from bot.sandbox.models import Channel, Ephemeral, Message, User, View
 from bot.sandbox.respond import deliver
 from bot.sandbox.server import SandboxServer
-from bot.sandbox.signing import sign
 from bot.sandbox.state import ResponseTarget
-
-ACK_DEADLINE_S = 3.0
-USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
-
-
-@dataclass
-class BotResponse:
-    status: int
-    body: str
-    json: dict[str, Any] | None
-    headers: dict[str, str]
-    elapsed: float
-
-    @property
-    def acked_in_time(self) -> bool:
-        return self.status == 200 and self.elapsed <= ACK_DEADLINE_S
+from bot.sandbox.transport import BotResponse, HttpTransport, SocketTransport, Transport
 
 
 class SlackSimulator:
-    """``transport="http"`` POSTs signed requests to the bot; ``"socket"`` sends the same payloads as
-    Socket Mode envelopes over the bot's open WebSocket connection (unsigned, as Slack does)."""
+    """``transport="http"`` POSTs signed requests to the bot at ``bot_url``; ``"socket"`` sends the
+    same payloads as Socket Mode envelopes over the bot's open connection to ``server`` (then
+    ``bot_url`` and ``signing_secret`` are unused: Slack signs nothing it sends over a socket)."""
 
     def __init__(self, bot_url: str, signing_secret: str, server: SandboxServer, *, timeout: float = 10.0,
                  transport: Literal["http", "socket"] = "http") -> None:
-        self.events_url = bot_url.rstrip("/") + "/slack/events"
-        self.signing_secret = signing_secret
         self.server = server
         self.workspace = server.workspace
-        self.timeout = timeout
-        self.transport = transport
+        self.transport: Transport = (HttpTransport(bot_url, signing_secret, timeout) if transport == "http"
+                                     else SocketTransport(server.sockets))
 
     # Requests
 
@@ -200,7 +181,8 @@ class SlackSimulator:
         timestamp: str | int | None = None,
         signature: str | None = None,
     ) -> BotResponse:
-        """An Events API `event_callback` envelope; `retry_num` adds Slack's redelivery headers."""
+        """An Events API `event_callback` envelope; `retry_num` marks a redelivery as Slack does
+        (`X-Slack-Retry-*` headers over HTTP, `retry_attempt` / `retry_reason` in a Socket Mode envelope)."""
         identity = self.workspace.identity
         now = int(time.time())
         envelope = {
@@ -222,59 +204,13 @@ class SlackSimulator:
             ],
             "is_ext_shared_channel": False,
         }
-        headers = {}
-        if retry_num is not None:
-            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
-        if self.transport == "socket":
-            return self._over_socket("events_api", envelope)
-        body = json.dumps(envelope).encode()
-        return self._send(body, "application/json", timestamp, signature, headers)
+        return self.transport.post_event(envelope, retry_num, retry_reason, timestamp, signature)
 
     # Plumbing
 
     def _post_form(self, form: dict[str, str], timestamp: str | int | None, signature: str | None) -> BotResponse:
-        if self.transport == "socket":
-            if "payload" in form:
-                return self._over_socket("interactive", json.loads(form["payload"]))
-            return self._over_socket("slash_commands", dict(form))
-        body = urllib.parse.urlencode(form).encode()
-        return self._send(body, "application/x-www-form-urlencoded", timestamp, signature, {})
-
-    def _over_socket(self, kind: str, payload: dict[str, Any]) -> BotResponse:
-        """An envelope to the bot's connection; an ack in time reads like HTTP 200 with that body."""
-        started = time.monotonic()
-        answer = self.server.sockets.deliver(kind, payload, timeout=ACK_DEADLINE_S)
-        elapsed = time.monotonic() - started
-        if answer is None:
-            return BotResponse(504, "", None, {}, elapsed)
-        body = json.dumps(answer) if answer else ""
-        return BotResponse(200, body, answer or None, {}, elapsed)
-
-    def _send(
-        self,
-        body: bytes,
-        content_type: str,
-        timestamp: str | int | None,
-        signature: str | None,
-        extra_headers: dict[str, str],
-    ) -> BotResponse:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        headers = {
-            "Content-Type": content_type,
-            "User-Agent": USER_AGENT,
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature if signature is not None else sign(self.signing_secret, ts, body),
-            **extra_headers,
-        }
-        request = urllib.request.Request(self.events_url, data=body, headers=headers, method="POST")
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
-                status, raw, reply_headers = reply.status, reply.read(), dict(reply.headers)
-        except urllib.error.HTTPError as error:
-            status, raw, reply_headers = error.code, error.read(), dict(error.headers)
-        text = raw.decode("utf-8", errors="replace")
-        return BotResponse(status, text, _json_object(text), reply_headers, time.monotonic() - started)
+        """Every command and interaction goes out here, so a test can capture one and send it again."""
+        return self.transport.post_form(form, timestamp, signature)
 
     def _show_ack(self, channel_id: str, user_id: str, response: BotResponse) -> None:
         body = response.json if response.json is not None else {"text": response.body}
@@ -350,10 +286,3 @@ def _pick_button(message: Message | Ephemeral, action_id: str, value: str | None
     listing = ", ".join(f"{b.text!r} (action_id={b.action_id}, value={b.value})" for b in available) or "none"
     raise AssertionError(f"no button {action_id!r} (value={value}) in message {message.ts}; buttons: {listing}")
 
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
