@@ -399,3 +399,23 @@ def test_simultaneous_claims_make_one_holder(bot: BotUnderTest) -> None:
     answers = eventually(lambda: all(bot.workspace.ephemerals(u) for u in users) and
                          [bot.workspace.ephemerals(u)[-1].text for u in users], what="every clicker's answer")
     assert not any("went wrong" in a for a in answers), answers
+
+
+def test_a_crash_before_the_brief_was_saved_is_finished_by_the_scheduler(bot: BotUnderTest) -> None:
+    from sqlalchemy import update
+
+    channel_id = bot.declare()
+    with Session(bot.rt.engine) as session:  # as left by a crash between channel creation and the pin
+        [incident] = session.exec(select(Incident)).all()
+        assert incident.provision_due_at is None and incident.brief_ts
+        session.exec(update(Incident).values(brief_ts=None, provision_due_at=bot.clock() + timedelta(minutes=2)))
+        session.commit()
+    bot.tick()
+    assert len(bot.workspace.pinned_messages(channel_id)) == 1  # not yet: the declaring request may still finish
+    bot.clock.advance(timedelta(minutes=3))
+    bot.tick()
+    with Session(bot.rt.engine) as session:
+        [incident] = session.exec(select(Incident)).all()
+    assert incident.brief_ts and incident.provision_due_at is None
+    assert incident.brief_ts in [m.ts for m in bot.workspace.pinned_messages(channel_id)]
+    assert len([c for c in bot.workspace.channels if c.name.startswith("incident-2")]) == 1

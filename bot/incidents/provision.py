@@ -108,7 +108,9 @@ class Provisioner:
         with session_scope(self._engine) as session:
             row = session.get(Incident, incident.id)
             assert row is not None
-            row.channel_id, row.channel_name, row.provision_due_at = channel_id, name, None
+            # still owed until the brief is pinned: a crash from here on is finished by the scheduler
+            row.channel_id, row.channel_name = channel_id, name
+            row.provision_due_at = now + service.PROVISION_GRACE
             session.add(TimelineEntry(incident_id=row.id, at=now, author="opsbot", kind="channel",
                                       text=f"Channel #{name} created"))
             service.happened(service.Ctx(session, now, self._playbook), row, "channel_created")
@@ -153,7 +155,7 @@ class Provisioner:
         with session_scope(self._engine) as session:
             row = session.get(Incident, incident.id)
             assert row is not None
-            row.brief_ts = brief_ts
+            row.brief_ts, row.provision_due_at = brief_ts, None
         incident.brief_ts = brief_ts
 
     def _answer_declarer(self, incident: Incident) -> None:

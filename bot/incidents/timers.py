@@ -40,7 +40,7 @@ class IncidentTimers:
         with session_scope(self._engine) as session:
             due = session.exec(
                 select(Incident.id).where(Incident.status == "open")
-                .where(col(Incident.brief_ts).is_not(None))
+                .where(col(Incident.channel_id).is_not(None))
                 .where(or_(col(Incident.ack_due_at) <= now, col(Incident.next_escalation_at) <= now,
                            col(Incident.next_update_at) <= now))
             ).all()
