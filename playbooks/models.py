@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
 from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -293,8 +292,3 @@ class Playbook(_Model):
     def next_level(self, after_level: int) -> EscalationLevel | None:
         return next((lvl for lvl in self.escalation if lvl.level > after_level), None)
 
-    def level(self, number: int) -> EscalationLevel | None:
-        return next((lvl for lvl in self.escalation if lvl.level == number), None)
-
-
-ZERO = timedelta(0)

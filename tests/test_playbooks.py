@@ -127,9 +127,9 @@ def test_escalation_matrix(pack: Playbook) -> None:
     assert "VP of AI (if AI-related)" in pack.escalation[2].description
     assert "Legal (if data breach)" in pack.escalation[3].description
     assert "PR (if public impact)" in pack.escalation[3].description
-    p0_first = pack.level(pack.severity("P0").escalation_starts_at or 0)
+    p0_first = pack.next_level((pack.severity("P0").escalation_starts_at or 1) - 1)
     assert p0_first is not None and "@cto" in p0_first.notify  # "Immediate to CTO"
-    assert pack.next_level(2) == pack.level(3)
+    assert pack.next_level(2) == pack.escalation[2]
     assert pack.next_level(4) is None
 
 

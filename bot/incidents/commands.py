@@ -120,11 +120,6 @@ class Help:
 Command = (OpenDeclareModal | Declare | Assign | Acknowledge | OpenUpdateModal | PostUpdate | ChangeSeverity
            | Note | SetPhase | Status | Resolve | DraftPostmortem | ListIncidents | Help)
 
-# Commands that only make sense inside an incident channel.
-CHANNEL_COMMANDS = (Assign, Acknowledge, OpenUpdateModal, PostUpdate, ChangeSeverity, Note, SetPhase, Status,
-                    Resolve, DraftPostmortem)
-
-
 def parse(text: str) -> Command | ParseError:
     text = (text or "").strip()
     if not text:
