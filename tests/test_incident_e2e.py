@@ -83,14 +83,15 @@ def test_claim_button_assigns_once_even_when_double_clicked(bot: BotUnderTest) -
     # Claim button stays visible and a second person can still click it.
     bot.workspace.fail_next("chat.update", status=503, error="service_unavailable", count=3)
     first, second = double_click(bot, "U0BOB", channel_id, brief.ts, "incident_claim_role", "1:incident_commander")
+    # buttons ack first and work after: the answers say when both clicks have been decided
+    answers = eventually(lambda: len(bot.workspace.ephemerals("U0BOB")) >= 2 and bot.workspace.ephemerals("U0BOB"))
+    assert sorted("already" in a.text for a in answers) == [False, True]
     third = bot.slack.click("U0KIM", channel_id, brief.ts, "incident_claim_role", value="1:incident_commander")
     assert first.status == second.status == third.status == 200
+    assert "already held by <@U0BOB>" in eventually(lambda: bot.workspace.ephemerals("U0KIM"))[-1].text
     with Session(bot.rt.engine) as session:
         rows = session.exec(select(RoleAssignment)).all()
     assert [(r.role, r.user_id) for r in rows] == [("incident_commander", "U0BOB")]
-    answers = eventually(lambda: len(bot.workspace.ephemerals("U0BOB")) >= 2 and bot.workspace.ephemerals("U0BOB"))
-    assert "already" in answers[-1].text
-    assert "already held by <@U0BOB>" in eventually(lambda: bot.workspace.ephemerals("U0KIM"))[-1].text
 
     def refreshed_brief():  # the queued re-render goes out once Slack answers again
         bot.clock.advance(timedelta(seconds=5))
@@ -270,6 +271,7 @@ def test_checklist_tick_is_idempotent_and_on_the_timeline(bot: BotUnderTest) -> 
     [brief] = bot.workspace.pinned_messages(channel_id)
     action, value = next((a, v) for a, v in buttons(brief.blocks) if a == "incident_tick")
     double_click(bot, "U0KIM", channel_id, brief.ts, action, value)
+    eventually(lambda: len(bot.workspace.ephemerals("U0KIM")) >= 2, what="both clicks answered")
     bot.settle()
     with Session(bot.rt.engine) as session:
         ticks = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "checklist",
@@ -393,12 +395,13 @@ def test_simultaneous_claims_make_one_holder(bot: BotUnderTest) -> None:
         results = list(pool.map(lambda u: bot.slack.click(u, channel_id, brief.ts, "incident_claim_role",
                                                           value="1:scribe"), users))
     assert all(r.status == 200 for r in results)
-    with Session(bot.rt.engine) as session:
-        holders = [r.user_id for r in session.exec(select(RoleAssignment)).all()]
-    assert len(holders) == 1
+    # buttons ack first and work after; every clicker's answer means every claim has been decided
     answers = eventually(lambda: all(bot.workspace.ephemerals(u) for u in users) and
                          [bot.workspace.ephemerals(u)[-1].text for u in users], what="every clicker's answer")
     assert not any("went wrong" in a for a in answers), answers
+    with Session(bot.rt.engine) as session:
+        holders = [r.user_id for r in session.exec(select(RoleAssignment)).all()]
+    assert len(holders) == 1
 
 
 def test_a_crash_before_the_brief_was_saved_is_finished_by_the_scheduler(bot: BotUnderTest) -> None:
