@@ -18,5 +18,7 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """All heads: features migrate on their own branches from 0001 and need no merge revision to
+    be applied together."""
     command.upgrade(alembic_config(engine), revision)

@@ -1,0 +1,103 @@
+"""What an operation hands the executor: a plan of titled steps, each a callable that does its work
+through a StepContext. The plan is shown to approvers before anything runs (the dry run), so a
+step's title must say exactly what it will do, with the resolved parameters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+
+class Cancelled(Exception):
+    """The requester or an approver pressed Cancel, or the run's timeout passed."""
+
+
+class StepFailed(Exception):
+    """A step could not do its work. The message is shown in Slack and stored in the audit record,
+    so it must be short, clear and free of secrets."""
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    argv: tuple[str, ...]
+    returncode: int
+    output: str
+    """Combined stderr (and stdout unless redirected), redacted and trimmed to its tail."""
+    seconds: float
+
+
+class ProcessRunner(Protocol):
+    """Runs argv lists, never a shell string. Implementations kill the whole process group on
+    timeout or cancellation, pass only an allowlisted environment plus ``env``, and redact."""
+
+    def process(self, argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                stdin: Path | None = None, stdout: Path | None = None, check: bool = True) -> ProcessResult: ...
+
+    def pipeline(self, argvs: Sequence[Sequence[str]], *, stdout: Path, cwd: Path | None = None,
+                 env: Mapping[str, str] | None = None, stdin: Path | None = None,
+                 check: bool = True) -> list[ProcessResult]:
+        """``a | b | c > stdout`` with pipefail: any stage failing fails the pipeline."""
+        ...
+
+
+class DockerEngine(Protocol):
+    """The parts of the Docker Engine the operations use (through the docker SDK)."""
+
+    def exec(self, container: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+             stdout: Path | None = None, stdin: BinaryIO | None = None, check: bool = True) -> ProcessResult: ...
+
+    def restart(self, container: str, *, timeout_seconds: int = 10) -> None: ...
+
+    def stop(self, container: str, *, timeout_seconds: int = 10) -> None: ...
+
+    def start(self, container: str) -> None: ...
+
+    def tag(self, image: str, new_reference: str) -> None: ...
+
+
+@dataclass
+class StepContext:
+    """Everything a step may touch. Steps call ``check()`` between units of work so Cancel and the
+    run's deadline stop them promptly; the runners check it themselves while processes run."""
+
+    runner: ProcessRunner
+    workdir: Path
+    docker: DockerEngine | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: float | None = None
+    """time.monotonic() value after which the run is stopped."""
+    notes: Callable[[str], None] = lambda _text: None
+    produced: dict[str, str] = field(default_factory=dict)
+    """What the run made, shown in the summary and kept in the audit record (e.g. backup id, size)."""
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise Cancelled("timed out")
+
+    def note(self, text: str) -> None:
+        """A progress detail for the thread (throttled by the executor)."""
+        self.notes(text)
+
+    def produce(self, label: str, value: str) -> None:
+        self.produced[label] = value
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    action: Callable[[StepContext], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    summary: str = ""
+
+    def describe(self) -> list[str]:
+        return [step.title for step in self.steps]

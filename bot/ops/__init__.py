@@ -1,0 +1,1 @@
+"""Operations the executor runs: each builds a Plan of steps from validated parameters."""
