@@ -7,16 +7,12 @@ file and the key rather than a setting silently ignored.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -25,41 +21,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
 from playbooks.templates import check_template
 
 SEVERITY_KEYS = ("P0", "P1", "P2", "P3")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
-_ROLE_REF = re.compile(r"role:[a-z_]+")
-_CHANNEL = re.compile(r"#[a-z0-9][a-z0-9_-]{0,79}")
 
 
-def _target(value: str) -> str:
-    """A notification target: a Slack user ID, a user group ``@handle`` or ``role:<key>``."""
-    if _USER_ID.fullmatch(value) or _HANDLE.fullmatch(value) or _ROLE_REF.fullmatch(value):
-        return value
-    raise ValueError(
-        f"{value!r} is not a target; use a Slack user ID (U0123ABC), a user group handle (@oncall) "
-        "or an incident role (role:incident_commander)"
-    )
-
-
-def _channel(value: str) -> str:
-    if _CHANNEL.fullmatch(value):
-        return value
-    raise ValueError(f"{value!r} is not a channel; write it like #platform-ops (lowercase)")
-
-
-Target = Annotated[str, AfterValidator(_target)]
-ChannelName = Annotated[str, AfterValidator(_channel)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PackSettings(_Model):
+class PackSettings(PackModel):
     """``settings.yaml``: where the bot talks and in which time zone channel names are stamped."""
 
     timezone: str = "UTC"
@@ -80,7 +49,7 @@ class PackSettings(_Model):
         return ZoneInfo(self.timezone)
 
 
-class Severity(_Model):
+class Severity(PackModel):
     """One entry of ``severities.yaml``, keyed P0–P3."""
 
     key: str
@@ -98,7 +67,7 @@ class Severity(_Model):
         return f"{self.key} - {self.name}"
 
 
-class EscalationLevel(_Model):
+class EscalationLevel(PackModel):
     """One level of ``escalation.yaml``; ``after`` counts from the declaration."""
 
     level: int = Field(ge=1)
@@ -107,7 +76,7 @@ class EscalationLevel(_Model):
     notify: list[Target]
 
 
-class Role(_Model):
+class Role(PackModel):
     """One of the incident roles in ``roles.yaml``."""
 
     key: str = Field(pattern=r"^[a-z_]+$")
@@ -121,13 +90,13 @@ class Role(_Model):
 AutoTick = Literal["declared", "channel_created", "acknowledged", "commander_assigned", "postmortem_drafted"]
 
 
-class ChecklistItem(_Model):
+class ChecklistItem(PackModel):
     key: str = Field(pattern=r"^[a-z0-9_]+$")
     text: str
     done_when: AutoTick | None = None  # the bot ticks the item itself when this happens
 
 
-class Phase(_Model):
+class Phase(PackModel):
     """One phase of the response workflow in ``phases.yaml`` with its checklist and time target."""
 
     key: str = Field(pattern=r"^[a-z_]+$")
@@ -137,7 +106,7 @@ class Phase(_Model):
     items: list[ChecklistItem] = []
 
 
-class Templates(_Model):
+class Templates(PackModel):
     """``templates.yaml``: message texts with ``$placeholders`` (``string.Template`` syntax); each
     may use only the names in ``playbooks.templates.TEMPLATE_PLACEHOLDERS``."""
 
@@ -171,7 +140,7 @@ def _clashes(entries: Iterable[_Named]) -> Iterator[_Issue]:
             yield loc, f"{name!r} is already used by {label_first}; names must be unique"
 
 
-class Playbook(_Model):
+class Playbook(PackModel):
     """The whole pack, cross-checked: every reference points at something that exists."""
 
     settings: PackSettings

@@ -1,0 +1,40 @@
+"""Field types and the base model shared by every file of the pack, so section modules
+(``actions``, ``backups``, ``alerts``…) can use them without importing ``playbooks.models``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
+_ROLE_REF = re.compile(r"role:[a-z_]+")
+_CHANNEL = re.compile(r"#[a-z0-9][a-z0-9_-]{0,79}")
+
+
+def _target(value: str) -> str:
+    """A notification target: a Slack user ID, a user group ``@handle`` or ``role:<key>``."""
+    if _USER_ID.fullmatch(value) or _HANDLE.fullmatch(value) or _ROLE_REF.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a target; use a Slack user ID (U0123ABC), a user group handle (@oncall) "
+        "or an incident role (role:incident_commander)"
+    )
+
+
+def _channel(value: str) -> str:
+    if _CHANNEL.fullmatch(value):
+        return value
+    raise ValueError(f"{value!r} is not a channel; write it like #platform-ops (lowercase)")
+
+
+Target = Annotated[str, AfterValidator(_target)]
+ChannelName = Annotated[str, AfterValidator(_channel)]
+
+
+class PackModel(BaseModel):
+    """Frozen, and a key the model does not know is an error (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
