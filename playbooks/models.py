@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from playbooks.actions import Action, ParameterError, Schedule, resolve_parameters
 from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
 from playbooks.templates import check_template
@@ -34,6 +35,7 @@ class PackSettings(PackModel):
     timezone: str = "UTC"
     incidents_channel: ChannelName = "#incident-response"
     channel_prefix: str = Field(default="incident", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    operations_channel: ChannelName = "#platform-ops"  # run failures and scheduled runs' outcomes
 
     @field_validator("timezone")
     @classmethod
@@ -149,6 +151,8 @@ class Playbook(PackModel):
     roles: list[Role]
     phases: list[Phase]
     templates: Templates
+    actions: dict[str, Action] = {}
+    schedules: dict[str, Schedule] = {}
 
     @field_validator("severities", mode="before")
     @classmethod
@@ -158,12 +162,19 @@ class Playbook(PackModel):
             return {name: {"key": name, **sev} if isinstance(sev, dict) else sev for name, sev in value.items()}
         return value
 
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _name_from_mapping(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {name: {"name": name, **a} if isinstance(a, dict) else a for name, a in value.items()}
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
         """Report every broken cross-reference at once, each at the location (``loc``) of the value
         to fix, so the loader can name the file and the key."""
         issues = [*self._severity_issues(), *self._escalation_issues(), *self._role_ref_issues()]
-        issues += [*self._name_issues()]
+        issues += [*self._name_issues(), *self._action_issues()]
         if issues:
             raise ValidationError.from_exception_data(
                 type(self).__name__,
@@ -219,9 +230,29 @@ class Playbook(PackModel):
             for i, lvl in enumerate(self.escalation)
             for j, target in enumerate(lvl.notify)
         ]
+        refs += [
+            (("actions", name, "approvals", "approvers", j), target)
+            for name, action in self.actions.items()
+            for j, target in enumerate(action.approvals.approvers)
+        ]
         for loc, target in refs:
             if target.startswith("role:") and target[5:] not in role_keys:
                 yield loc, f"unknown role {target!r}; roles are {', '.join(sorted(role_keys))}"
+
+    def _action_issues(self) -> Iterator[_Issue]:
+        for name, action in self.actions.items():
+            if action.name != name:
+                yield ("actions", name, "name"), f"{action.name!r} differs from the entry's name; leave name out"
+        for name, schedule in self.schedules.items():
+            action = self.actions.get(schedule.action)
+            if action is None:
+                known = ", ".join(sorted(self.actions)) or "none"
+                yield ("schedules", name, "action"), f"no action {schedule.action!r}; actions are {known}"
+                continue
+            try:
+                resolve_parameters(action, dict(schedule.parameters))
+            except ParameterError as exc:
+                yield ("schedules", name, "parameters"), str(exc).replace("`", "")
 
     def _name_issues(self) -> Iterator[_Issue]:
         """Role keys, names and aliases, phase keys and names, and checklist item keys (across all

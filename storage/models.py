@@ -127,3 +127,7 @@ class OutboundMessage(SQLModel, table=True):
     sent_at: datetime | None = _when(nullable=True)
     result_ts: str | None = None
     last_error: str | None = None
+    anchor_id: int | None = None
+    """Another row whose message this call needs: its ``result_ts`` fills ``anchor_field`` of the
+    args (``thread_ts`` for a reply, ``ts`` for an edit) at delivery, once that row is sent."""
+    anchor_field: str | None = None

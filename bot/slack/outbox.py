@@ -52,6 +52,34 @@ def post(session: Session, now: datetime, channel: str, text: str, blocks: list[
     return enqueue(session, now, "chat.postMessage", args, incident_id=incident_id, purpose=purpose)
 
 
+def reply(session: Session, now: datetime, anchor: OutboundMessage, text: str, blocks: list[dict] | None = None,
+          *, purpose: str = "") -> OutboundMessage:
+    """A message in the thread of ``anchor``, a message still waiting to be sent or already sent."""
+    row = post(session, now, anchor.channel, text, blocks, incident_id=anchor.incident_id, purpose=purpose)
+    return _anchored(session, row, anchor, "thread_ts")
+
+
+def edit(session: Session, now: datetime, anchor: OutboundMessage, text: str, blocks: list[dict] | None = None,
+         *, purpose: str = "") -> OutboundMessage:
+    """Replace ``anchor``'s text. Edits not yet sent are superseded, so a burst of progress costs
+    Slack one call (chat.update is rate limited) and the last state always wins."""
+    if anchor.id is not None:
+        session.exec(  # type: ignore[call-overload]
+            delete(OutboundMessage).where(col(OutboundMessage.anchor_id) == anchor.id)
+            .where(col(OutboundMessage.anchor_field) == "ts").where(col(OutboundMessage.state) == "pending")
+        )
+    args: dict[str, Any] = {"channel": anchor.channel, "text": text, "blocks": blocks or []}
+    row = enqueue(session, now, "chat.update", args, incident_id=anchor.incident_id, purpose=purpose)
+    return _anchored(session, row, anchor, "ts")
+
+
+def _anchored(session: Session, row: OutboundMessage, anchor: OutboundMessage, field: str) -> OutboundMessage:
+    if anchor.id is None:
+        session.flush()
+    row.anchor_id, row.anchor_field = anchor.id, field
+    return row
+
+
 class OutboxDelivery:
     def __init__(self, engine: Engine, gateway: SlackGateway, clock: Clock) -> None:
         self._engine = engine
@@ -112,6 +140,11 @@ class OutboxDelivery:
         args = json.loads(row.args)
         now = self._clock()
         values: dict[str, Any]
+        if row.anchor_id is not None:
+            anchor_ts = self._anchor_ts(row)
+            if anchor_ts is None:
+                return False
+            args[row.anchor_field or "thread_ts"] = anchor_ts
         try:
             if "channel" in args:
                 args["channel"] = self._gateway.channel_id(args["channel"])
@@ -130,10 +163,24 @@ class OutboxDelivery:
                 values = {"state": "failed", "last_error": exc.error}
                 log.error("slack_call_rejected", method=row.method, outbound_id=row.id, error=exc.error)
             ok = True  # a permanent refusal must not hold back the rest of the channel
+        self._settle(row, attempts=row.attempts + 1, claimed_until=None, **values)
+        return ok
+
+    def _anchor_ts(self, row: OutboundMessage) -> str | None:
+        """The anchor message's ts; None while it is unsent (the row waits, in order) or when it
+        could not be sent (the row fails with it)."""
+        with session_scope(self._engine) as session:
+            anchor = session.get(OutboundMessage, row.anchor_id)
+        if anchor is not None and anchor.result_ts:
+            return anchor.result_ts
+        if anchor is None or anchor.state == "failed" or (anchor.state == "sent" and not anchor.result_ts):
+            self._settle(row, state="failed", claimed_until=None, last_error="the message it belongs to was not sent")
+        else:
+            self._settle(row, state="pending", claimed_until=None)
+        return None
+
+    def _settle(self, row: OutboundMessage, **values: Any) -> None:
         with session_scope(self._engine) as session:
             session.exec(  # type: ignore[call-overload]
-                update(OutboundMessage)
-                .where(col(OutboundMessage.id) == row.id)
-                .values(attempts=row.attempts + 1, claimed_until=None, **values)
+                update(OutboundMessage).where(col(OutboundMessage.id) == row.id).values(**values)
             )
-        return ok
