@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
-from handlers import guard, incident
+from handlers import approvals, backup, guard, incident, ops
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
@@ -39,6 +39,9 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
                    request_verification_enabled=rt.settings.signing_secret is not None,
                    process_before_response=False)
     incident.register(app, rt)
+    backup.register(app, rt)
+    ops.register(app, rt)
+    approvals.register(app, rt)
     return app
 
 

@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--no-console", action="store_true", help="serve only; drive it over HTTP")
     sandbox.add_argument("--sandbox-port", type=int, default=3001)
     sub.add_parser("check", help="validate settings and playbooks")
+    audit = sub.add_parser("audit", help="list executor runs: who asked, who approved, what ran")
+    audit.add_argument("--run", type=int, help="show one run's full audit trail")
+    audit.add_argument("--limit", type=int, default=30)
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     args = parser.parse_args(argv)
@@ -41,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sandbox(args.sandbox_port, console=not args.no_console)
         if args.command == "check":
             return _check()
+        if args.command == "audit":
+            return _audit(args.run, args.limit)
         return _db_upgrade()
     except (SettingsError, PlaybookError) as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
@@ -59,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check() -> int:
     settings = load_settings(require_slack=False)
     problems = check(settings.playbooks_dir)
+    if not problems:
+        from bot.ops.registry import operation_problems
+        from playbooks.loader import load_playbook
+
+        problems = operation_problems(load_playbook(settings.playbooks_dir))
     for problem in problems:
         print(problem)
     if problems:
@@ -66,6 +76,16 @@ def _check() -> int:
         return 1
     print("settings and playbooks are valid")
     return 0
+
+
+def _audit(run_id: int | None, limit: int) -> int:
+    from bot.executor.audit import report
+    from storage.db import make_engine
+
+    settings = load_settings(require_slack=False)
+    text = report(make_engine(settings.database_url), run_id=run_id, limit=limit)
+    print(text)
+    return 0 if text else 1
 
 
 def _db_upgrade() -> int:

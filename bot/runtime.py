@@ -13,12 +13,16 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock, system_clock
+from bot.executor.executor import Executor, GatewayDirectory
+from bot.executor.worker import RunWorker, WorkerDeps
 from bot.incidents.provision import Provisioner
 from bot.incidents.timers import IncidentTimers
+from bot.logging import Redactor
+from bot.ops.registry import operation_problems
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, make_client
 from bot.slack.outbox import OutboxDelivery
-from playbooks.loader import load_playbook
+from playbooks.loader import PlaybookError, load_playbook
 from playbooks.models import Playbook
 from storage.db import make_engine
 from storage.migrate import upgrade
@@ -37,8 +41,10 @@ class Runtime:
     delivery: OutboxDelivery
     provisioner: Provisioner
     timers: IncidentTimers
+    executor: Executor
     quick_pool: ThreadPoolExecutor
     slow_pool: ThreadPoolExecutor
+    run_pool: ThreadPoolExecutor
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -57,10 +63,11 @@ class Runtime:
         self.slow_pool.submit(self._safely, self.delivery.deliver_due)
 
     def tick(self) -> None:
-        """One scheduler pass: owed channels, due timers, queued Slack calls."""
+        """One scheduler pass: owed channels, due timers, runs and schedules, queued Slack calls."""
         for incident_id in self.provisioner.claim_due():
             self._safely(self.provisioner.provision, incident_id)
         self._safely(self.timers.run_due)
+        self._safely(self.executor.tick)
         self._safely(self.delivery.deliver_due)
         self._safely(self.delivery.prune_sent)
 
@@ -72,6 +79,9 @@ class Runtime:
             log.exception("background_work_failed", work=getattr(fn, "__qualname__", str(fn)))
 
     def close(self) -> None:
+        for run_id in self.executor.worker.running_here():
+            self.executor.worker.cancel_local(run_id)  # stop child processes; the run is recorded as stopped
+        self.run_pool.shutdown(wait=True, cancel_futures=True)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
         self.slow_pool.shutdown(wait=True, cancel_futures=False)
         self.gateway.close()
@@ -81,16 +91,29 @@ class Runtime:
 def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: Playbook | None = None,
                   migrate: bool = True) -> Runtime:
     playbook = playbook or load_playbook(settings.playbooks_dir)
+    problems = operation_problems(playbook)
+    if problems:
+        raise PlaybookError(problems)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
     assert settings.bot_token, "a bot token is required to build the runtime"
     gateway = SlackGateway(make_client(settings.bot_token, settings.api_url))
     delivery = OutboxDelivery(engine, gateway, clock)
+    slow_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot-slack")
+    run_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-run")
+
+    def kick_delivery() -> None:
+        slow_pool.submit(Runtime._safely, delivery.deliver_due)
+
+    redact = Redactor(settings.secrets)
+    deps = WorkerDeps(engine=engine, playbook=playbook, clock=clock, directory=GatewayDirectory(gateway),
+                      redact=redact, kick_delivery=kick_delivery)
+    executor = Executor(engine, playbook, clock, gateway, RunWorker(deps, run_pool), kick_delivery, redact)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, delivery=delivery,
         provisioner=Provisioner(engine, gateway, playbook, clock, delivery),
-        timers=IncidentTimers(engine, gateway, playbook, clock),
+        timers=IncidentTimers(engine, gateway, playbook, clock), executor=executor,
         quick_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db"),
-        slow_pool=ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot-slack"),
+        slow_pool=slow_pool, run_pool=run_pool,
     )

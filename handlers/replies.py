@@ -14,6 +14,7 @@ import structlog
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.executor.service import ExecutorError
 from bot.incidents.service import IncidentError
 
 log = structlog.get_logger(__name__)
@@ -25,7 +26,7 @@ async def answer(work: Awaitable[Any]) -> str:
     """The text for the user: the work's reply, or a clear message on failure (never a trace)."""
     try:
         return str(await work)
-    except IncidentError as exc:
+    except (IncidentError, ExecutorError) as exc:
         return str(exc)
     except Exception:
         log.exception("handler_failed")

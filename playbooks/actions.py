@@ -96,6 +96,8 @@ class Action(PackModel):
             match = re.fullmatch(r"\{([a-z_][a-z0-9_]*)\}", element)
             if match and match[1] not in self.parameters:
                 raise ValueError(f"argv uses {{{match[1]}}}, which is not one of the parameters")
+            if match and not (self.parameters[match[1]].required or self.parameters[match[1]].default is not None):
+                raise ValueError(f"argv uses {{{match[1]}}}, so that parameter needs a default or required: true")
         return self
 
 

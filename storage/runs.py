@@ -42,6 +42,7 @@ class Run(SQLModel, table=True):
     produced: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON
 
     request_message_id: int | None = None  # outbound_message rows: their ts anchor the thread
+    approval_message_id: int | None = None
     progress_message_id: int | None = None
 
 

@@ -420,9 +420,10 @@ def test_unknown_override_file_name(tmp_path: Path) -> None:
     (tmp_path / "severity.yaml").write_text("P0: {}\n")
     problem = only_problem(tmp_path)
     assert problem.file == str(tmp_path / "severity.yaml")
+    assert problem.message.startswith("not a pack file; the pack's files are ")
+    assert "severities.yaml" in problem.message and "escalation.yaml" in problem.message
     assert problem.message == (
-        "not a pack file; the pack's files are escalation.yaml, phases.yaml, roles.yaml, "
-        "settings.yaml, severities.yaml, templates.yaml"
+        "not a pack file; the pack's files are " + ", ".join(sorted(FILES.values()))
     )
 
 

@@ -162,12 +162,13 @@ class SlackGateway:
         raise SlackRejected("conversations.list", "channel_not_found")
 
     # -- directory ---------------------------------------------------------------------------
-    def user_group(self, handle: str) -> UserGroup | None:
-        """Look up a user group by handle (with or without ``@``), cached for five minutes."""
+    def user_group(self, handle: str, *, live: bool = False) -> UserGroup | None:
+        """Look up a user group by handle (with or without ``@``), cached for five minutes unless
+        ``live`` (approvals: membership as it is now)."""
         handle = handle.lstrip("@")
         with self._lock:
             fresh = time.monotonic() - self._groups_loaded_at < _DIRECTORY_TTL
-            if fresh:
+            if fresh and not live:
                 return self._groups.get(handle)
         data = self.call("usergroups.list", {"include_users": True})
         groups = {

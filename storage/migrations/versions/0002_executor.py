@@ -54,6 +54,7 @@ def upgrade() -> None:
     sa.Column('output', sa.Text(), nullable=False),
     sa.Column('produced', sa.Text(), nullable=False),
     sa.Column('request_message_id', sa.Integer(), nullable=True),
+    sa.Column('approval_message_id', sa.Integer(), nullable=True),
     sa.Column('progress_message_id', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )

@@ -1,0 +1,148 @@
+"""Block Kit and texts for runs: the request, the approval prompt, progress and the summary.
+Rendering only: no rules, no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
+
+from bot.executor.approvals import describe
+from playbooks.actions import Action
+from playbooks.durations import format_duration
+from storage.runs import Run
+
+APPROVE = "run_approve"
+DENY = "run_deny"
+CANCEL = "run_cancel"
+SECTION_LIMIT = 2900
+_STATUS_ICON = {"succeeded": "✅", "failed": "❌", "cancelled": "⏹️", "denied": "🚫", "expired": "⌛"}
+
+
+def _dicts(blocks: list[Block]) -> list[dict]:
+    return [b.to_dict() for b in blocks]
+
+
+def _cut(text: str, limit: int = SECTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def who(user: str) -> str:
+    return f"`{user}`" if user.startswith("schedule:") else f"<@{user}>"
+
+
+def params_text(run: Run) -> str:
+    params = json.loads(run.params)
+    return " ".join(f"`{k}={v}`" for k, v in params.items()) or "no parameters"
+
+
+def request_message(run: Run, action: Action, plan: Sequence[str]) -> tuple[str, list[dict]]:
+    needed = run.approvals_needed
+    gate = f"needs {needed} approval{'s' if needed != 1 else ''}" if needed else "runs at once"
+    text = f"{who(run.requested_by)} requested `{run.action}` (run #{run.id}, {run.risk} risk, {gate})"
+    steps = "\n".join(f"{i}. {title}" for i, title in enumerate(plan, 1)) or "_(no steps)_"
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=_cut(f"*{text}*\n{action.description}"))),
+        SectionBlock(text=MarkdownTextObject(text=_cut(f"*Plan* ({params_text(run)}):\n{steps}"))),
+    ]
+    return text, _dicts(blocks)
+
+
+def approval_prompt(run: Run, action: Action, approvals: Sequence[str], now: datetime) -> tuple[str, list[dict]]:
+    given = ", ".join(f"<@{u}>" for u in approvals) or "none yet"
+    expires = format_duration(run.expires_at - now) if run.expires_at else "never"
+    text = (f"Run #{run.id} needs {run.approvals_needed} approval(s) from {describe(action.approvals.approvers)} "
+            f"(not the requester). Approved so far: {given}. Expires in {expires}.")
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=_cut(text))),
+        ActionsBlock(elements=[
+            ButtonElement(text="Approve", action_id=APPROVE, value=str(run.id), style="primary"),
+            ButtonElement(text="Deny", action_id=DENY, value=str(run.id), style="danger"),
+        ]),
+    ]
+    return text, _dicts(blocks)
+
+
+def approval_closed(text: str) -> tuple[str, list[dict]]:
+    return text, _dicts([SectionBlock(text=MarkdownTextObject(text=_cut(text)))])
+
+
+@dataclass
+class StepState:
+    title: str
+    state: str = "waiting"  # waiting | running | done | failed | skipped
+    seconds: float | None = None
+
+
+def progress(run_id: int, action: str, steps: Sequence[StepState], note: str, running: bool) -> tuple[str, list[dict]]:
+    icons = {"waiting": "▫️", "running": "⏳", "done": "✅", "failed": "❌", "skipped": "➖"}
+    lines = []
+    for step in steps:
+        took = f" ({step.seconds:.1f} s)" if step.seconds is not None else ""
+        lines.append(f"{icons[step.state]} {step.title}{took}")
+    done = sum(1 for s in steps if s.state == "done")
+    text = f"Run #{run_id} `{action}`: {done} of {len(steps)} steps done"
+    body = f"*{text}*\n" + "\n".join(lines) + (f"\n_{note}_" if note else "")
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_cut(body)))]
+    if running:
+        blocks.append(ActionsBlock(elements=[
+            ButtonElement(text="Cancel", action_id=CANCEL, value=str(run_id), style="danger"),
+        ]))
+    return text, _dicts(blocks)
+
+
+def summary(run: Run) -> tuple[str, list[dict]]:
+    icon = _STATUS_ICON.get(run.status, "•")
+    took = ""
+    if run.started_at and run.finished_at:
+        took = f" in {_seconds(run.finished_at - run.started_at)}"
+    text = f"{icon} Run #{run.id} `{run.action}` {run.status}{took}."
+    lines = [text]
+    if run.outcome:
+        lines.append(run.outcome)
+    produced = json.loads(run.produced or "{}")
+    if produced:
+        lines.append("\n".join(f"• {k}: {v}" for k, v in produced.items()))
+    body = "\n".join(lines)
+    return text, _dicts([SectionBlock(text=MarkdownTextObject(text=_cut(body)))])
+
+
+def failure_notice(run: Run) -> tuple[str, list[dict]]:
+    text = f"❌ `{run.action}` run #{run.id} {run.status}: {run.outcome or 'see the run thread'}"
+    requested = f"Requested by {who(run.requested_by)} in <#{run.requested_in}>."
+    return text, _dicts([
+        SectionBlock(text=MarkdownTextObject(text=_cut(f"*{text}*"))),
+        ContextBlock(elements=[MarkdownTextObject(text=requested)]),
+    ])
+
+
+def history(runs: Sequence[Run]) -> str:
+    if not runs:
+        return "No runs yet."
+    lines = []
+    for run in runs:
+        icon = _STATUS_ICON.get(run.status, "•")
+        when = run.requested_at.strftime("%Y-%m-%d %H:%M UTC")
+        outcome = f" · {run.outcome[:120]}" if run.outcome else ""
+        lines.append(f"{icon} #{run.id} `{run.action}` {params_text(run)} {run.status} · {when} · "
+                     f"by {who(run.requested_by)}{outcome}")
+    return "\n".join(lines)
+
+
+def _seconds(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds:.1f} s" if seconds < 120 else format_duration(delta)
+
+
+def action_list(actions: Iterable[Action]) -> str:
+    lines = ["*Declared actions* (`/ops run <action> name=value …`):"]
+    for action in sorted(actions, key=lambda a: a.name):
+        params = ", ".join(f"{name}={spec.type}" + ("" if spec.required else "?") for name, spec in
+                           action.parameters.items()) or "no parameters"
+        gate = (f"{action.approvals_needed} approval(s) from {describe(action.approvals.approvers)}"
+                if action.approvals_needed else "runs at once")
+        lines.append(f"• `{action.name}` ({action.risk}; {gate}) — {action.description} [{params}]")
+    return "\n".join(lines)

@@ -1,0 +1,262 @@
+"""Runs claimed runs in background threads: steps in order, one progress message kept current,
+heartbeats, Cancel, the timeout, and the audit of what happened. Never on the request path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from sqlalchemy.engine import Engine
+
+from bot.clock import Clock
+from bot.executor import lifecycle, views
+from bot.executor.approvals import Directory
+from bot.executor.local import LocalRunner
+from bot.executor.plan import Cancelled, DockerEngine, ProcessResult, ProcessRunner, StepContext, StepFailed
+from bot.executor.service import ExecCtx, reply_in_thread
+from bot.executor.views import StepState
+from bot.ops.registry import build_plan
+from bot.slack import outbox
+from playbooks.durations import format_duration
+from playbooks.models import Playbook
+from storage.db import session_scope
+from storage.models import OutboundMessage
+from storage.runs import CANCELLED, FAILED, SUCCEEDED, Run
+
+log = structlog.get_logger(__name__)
+PROGRESS_EVERY = 3.0  # seconds between progress edits: chat.update is rate limited per channel
+OUTPUT_LIMIT = 20_000  # characters of (redacted) output kept per run
+
+
+@dataclass
+class WorkerDeps:
+    engine: Engine
+    playbook: Playbook
+    clock: Clock
+    directory: Directory
+    redact: Callable[[str], str]
+    kick_delivery: Callable[[], None]
+    docker: Callable[[threading.Event, float | None], DockerEngine | None] = lambda _c, _d: None
+    workdir: Path | None = None  # scratch space for runs; a temporary folder by default
+
+
+class RunWorker:
+    def __init__(self, deps: WorkerDeps, pool: ThreadPoolExecutor) -> None:
+        self.deps = deps
+        self._pool = pool
+        self._cancels: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def dispatch(self, run_id: int) -> None:
+        self._pool.submit(self._safely, run_id)
+
+    def running_here(self) -> list[int]:
+        with self._lock:
+            return list(self._cancels)
+
+    def cancel_local(self, run_id: int) -> None:
+        with self._lock:
+            event = self._cancels.get(run_id)
+        if event is not None:
+            event.set()
+
+    def _safely(self, run_id: int) -> None:
+        try:
+            self.execute(run_id)
+        except Exception:
+            log.exception("run_failed_unexpectedly", run_id=run_id)
+
+    def _unit(self) -> AbstractContextManager:
+        return _Unit(self.deps)
+
+    def execute(self, run_id: int) -> str | None:
+        """Claim and run; returns the final status, or None when the run was not ours to start."""
+        with self._unit() as ctx:
+            run = lifecycle.claim(ctx, run_id)
+            if run is None:
+                return None
+            action = self.deps.playbook.actions[run.action]
+            params = json.loads(run.params)
+        cancel = threading.Event()
+        with self._lock:
+            self._cancels[run_id] = cancel
+        deadline = time.monotonic() + action.timeout.total_seconds()
+        scratch = Path(tempfile.mkdtemp(prefix=f"opsbot-run-{run_id}-", dir=self.deps.workdir))
+        recorder = _Recorder(LocalRunner(redact=self.deps.redact, cancel=cancel, deadline=deadline), self.deps.redact)
+        progress = _Progress(self, run_id, run.action)
+        ctx = StepContext(runner=recorder, workdir=scratch, docker=self.deps.docker(cancel, deadline), cancel=cancel,
+                          deadline=deadline, notes=progress.note)
+        beat = threading.Thread(target=self._heartbeat, args=(run_id, cancel, progress), daemon=True)
+        status, outcome = FAILED, ""
+        try:
+            plan = build_plan(self.deps.playbook, action, params, self.deps.clock())
+            progress.start([s.title for s in plan.steps])
+            beat.start()
+            for index, step in enumerate(plan.steps):
+                ctx.check()
+                progress.step(index, "running")
+                began = time.monotonic()
+                step.action(ctx)
+                progress.step(index, "done", time.monotonic() - began)
+            status, outcome = SUCCEEDED, plan.summary
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                status, outcome = FAILED, f"Stopped after the {format_duration(action.timeout)} timeout."
+            elif cancel.is_set():
+                status, outcome = CANCELLED, "Cancelled."
+            elif isinstance(exc, StepFailed | Cancelled):
+                outcome = self.deps.redact(str(exc))
+            else:  # a bug in an operation: recorded, never shown as a trace in Slack
+                log.exception("operation_crashed", run_id=run_id, action=run.action)
+                outcome = f"The operation failed unexpectedly ({type(exc).__name__}); the details are in the bot's log."
+            progress.fail_current()
+        finally:
+            cancel.set()  # stops the heartbeat thread and any process still running
+            shutil.rmtree(scratch, ignore_errors=True)
+            with self._lock:
+                self._cancels.pop(run_id, None)
+        if beat.is_alive():
+            beat.join(timeout=10)
+        with self._unit() as uctx:
+            progress.flush(uctx, running=False)
+            lifecycle.finish(uctx, run_id, status, outcome, recorder.output(), dict(ctx.produced))
+        self.deps.kick_delivery()
+        return status
+
+    def _heartbeat(self, run_id: int, cancel: threading.Event, progress: _Progress) -> None:
+        while not cancel.wait(lifecycle.HEARTBEAT.total_seconds() if progress.idle() else PROGRESS_EVERY):
+            try:
+                with self._unit() as ctx:
+                    who = lifecycle.heartbeat(ctx, run_id)
+                    progress.flush(ctx, running=True)
+                if who:
+                    cancel.set()
+                self.deps.kick_delivery()
+            except Exception:
+                log.exception("heartbeat_failed", run_id=run_id)
+
+
+class _Unit:
+    """One session and commit as an ExecCtx."""
+
+    def __init__(self, deps: WorkerDeps) -> None:
+        self._deps = deps
+        self._scope: AbstractContextManager | None = None
+
+    def __enter__(self) -> ExecCtx:
+        self._scope = session_scope(self._deps.engine)
+        session = self._scope.__enter__()
+        return ExecCtx(session, self._deps.clock(), self._deps.playbook, self._deps.directory, self._deps.redact)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._scope is not None
+        self._scope.__exit__(*exc)  # type: ignore[arg-type]
+
+
+class _Progress:
+    """The run's one progress message: posted when the run starts, then edited at most every few
+    seconds (the outbox keeps only the latest pending edit)."""
+
+    def __init__(self, worker: RunWorker, run_id: int, action: str) -> None:
+        self._worker = worker
+        self.run_id = run_id
+        self.action = action
+        self.steps: list[StepState] = []
+        self.last_note = ""
+        self._dirty = False
+        self._current: int | None = None
+        self._lock = threading.Lock()
+
+    def start(self, titles: Sequence[str]) -> None:
+        self.steps = [StepState(t) for t in titles]
+        with self._worker._unit() as ctx:
+            run = ctx.session.get(Run, self.run_id)
+            text, blocks = views.progress(self.run_id, self.action, self.steps, "", running=True)
+            message = reply_in_thread(ctx, run, text, blocks)
+            if message is not None:
+                ctx.session.flush()
+                run.progress_message_id = message.id
+        self._worker.deps.kick_delivery()
+
+    def step(self, index: int, state: str, seconds: float | None = None) -> None:
+        with self._lock:
+            self._current = index
+            self.steps[index].state, self.steps[index].seconds = state, seconds
+            self.last_note = "" if state == "running" else self.last_note
+            self._dirty = True
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.last_note = text[:300]
+            self._dirty = True
+
+    def fail_current(self) -> None:
+        with self._lock:
+            if self._current is not None and self.steps[self._current].state == "running":
+                self.steps[self._current].state = "failed"
+            self._dirty = True
+
+    def idle(self) -> bool:
+        return not self._dirty
+
+    def flush(self, ctx: ExecCtx, *, running: bool) -> None:
+        with self._lock:
+            if not self._dirty and running:
+                return
+            self._dirty = False
+            text, blocks = views.progress(self.run_id, self.action, self.steps, self.last_note if running else "",
+                                          running=running)
+        run = ctx.session.get(Run, self.run_id)
+        anchor = ctx.session.get(OutboundMessage, run.progress_message_id) if run and run.progress_message_id else None
+        if anchor is not None:
+            shown, shown_blocks = ctx.shown(text, blocks)
+            outbox.edit(ctx.session, ctx.now, anchor, shown, shown_blocks, purpose=f"run:{self.run_id}:progress")
+
+
+class _Recorder:
+    """Passes calls to the real runner and keeps a bounded, redacted transcript for the audit."""
+
+    def __init__(self, inner: ProcessRunner, redact: Callable[[str], str]) -> None:
+        self._inner = inner
+        self._redact = redact
+        self._parts: list[str] = []
+        self._size = 0
+
+    def process(self, argv: Sequence[str], **kwargs: object) -> ProcessResult:
+        try:
+            result = self._inner.process(argv, **kwargs)  # type: ignore[arg-type]
+        except StepFailed as exc:
+            self._keep(f"$ {' '.join(argv)}\n{exc}")
+            raise
+        self._keep(f"$ {' '.join(result.argv)}  (exit {result.returncode}, {result.seconds:.1f} s)\n{result.output}")
+        return result
+
+    def pipeline(self, argvs: Sequence[Sequence[str]], **kwargs: object) -> list[ProcessResult]:
+        shown = " | ".join(" ".join(a) for a in argvs)
+        try:
+            results = self._inner.pipeline(argvs, **kwargs)  # type: ignore[arg-type]
+        except StepFailed as exc:
+            self._keep(f"$ {shown}\n{exc}")
+            raise
+        codes = ",".join(str(r.returncode) for r in results)
+        self._keep(f"$ {shown}  (exit {codes})\n" + "".join(r.output for r in results))
+        return results
+
+    def _keep(self, text: str) -> None:
+        text = self._redact(text.rstrip()) + "\n"
+        if self._size + len(text) > OUTPUT_LIMIT:
+            text = text[: max(0, OUTPUT_LIMIT - self._size)]
+        self._parts.append(text)
+        self._size += len(text)
+
+    def output(self) -> str:
+        return "".join(self._parts)

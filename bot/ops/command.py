@@ -1,0 +1,39 @@
+"""``operation: command``: one declared program, its arguments filled from parameters element by
+element (a value is one argv element, never split and never given to a shell)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from bot.executor.plan import Plan, Step, StepContext
+from bot.ops.registry import OpsEnv, operation
+from playbooks.actions import ParamValue
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+@operation("command")
+def command(params: Mapping[str, ParamValue], env: OpsEnv) -> Plan:
+    argv = tuple(_fill(element, params) for element in env.action.argv)
+
+    def run(ctx: StepContext) -> None:
+        result = ctx.runner.process(argv)
+        if result.output.strip():
+            ctx.note(result.output.strip().splitlines()[-1][:200])
+
+    return Plan(steps=(Step(title="run " + " ".join(_shown(a) for a in argv), action=run),))
+
+
+def _fill(element: str, params: Mapping[str, ParamValue]) -> str:
+    match = _PLACEHOLDER.fullmatch(element)
+    if not match:
+        return element
+    value = params.get(match[1])
+    if value is None:
+        raise LookupError(f"parameter {match[1]} has no value")
+    return str(value)
+
+
+def _shown(arg: str) -> str:
+    return arg if re.fullmatch(r"[A-Za-z0-9_./:=@%+-]+", arg) else repr(arg)

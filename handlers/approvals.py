@@ -1,0 +1,38 @@
+"""Approve, Deny and Cancel buttons on runs: ack at once, then the executor decides (it checks
+every click against the declaration, so the button itself grants nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.executor import views
+from bot.runtime import Runtime
+from handlers.replies import answer
+
+
+def register(app: AsyncApp, rt: Runtime) -> None:
+    async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await _click(ack, body, respond, lambda run_id, user: rt.executor.decide(run_id, user, approve=True))
+
+    async def deny(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await _click(ack, body, respond, lambda run_id, user: rt.executor.decide(run_id, user, approve=False))
+
+    async def cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await _click(ack, body, respond, rt.executor.cancel)
+
+    async def _click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, fn: Any) -> None:
+        await ack()
+        value = str(body["actions"][0].get("value", ""))
+        if not value.isdigit():
+            await respond(text="That button is not one of mine.", response_type="ephemeral", replace_original=False)
+            return
+        text = await answer(rt.run(fn, int(value), body["user"]["id"]))
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+
+    app.action(views.APPROVE)(approve)
+    app.action(views.DENY)(deny)
+    app.action(views.CANCEL)(cancel)

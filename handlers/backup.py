@@ -1,0 +1,33 @@
+"""`/backup`: parse, ack, hand the request to the executor (or read the backup catalogue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.executor import commands as cmd
+from bot.executor.service import RunRequest
+from bot.runtime import Runtime
+from handlers.replies import ack_with
+
+
+def register(app: AsyncApp, rt: Runtime) -> None:
+    async def backup(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        match cmd.parse_backup(command.get("text", "")):
+            case cmd.ParseError(message):
+                await ack(text=message)
+            case cmd.Help():
+                await ack(text=cmd.USAGE)
+            case cmd.Show("history"):
+                await ack_with(ack, respond, rt.run(rt.executor.history, "backup."))
+            case cmd.Show(what):
+                await ack_with(ack, respond, rt.run(rt.backups.show, what))
+            case cmd.RequestAction(action, params):
+                req = RunRequest(action=action, params=params, requested_by=command["user_id"],
+                                 channel_id=command["channel_id"], source="command")
+                await ack_with(ack, respond, rt.run(rt.executor.request, req))
+
+    app.command("/backup")(backup)
