@@ -1,0 +1,63 @@
+"""Scheduled actions: each firing runs once, across restarts and a second replica, and reports to
+the operations channel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from bot.runtime import build_runtime
+from bot.settings import load_settings
+from storage.runs import ScheduleFiring
+from tests.support.bot import bot_env, running_bot
+from tests.support.clock import FakeClock
+from tests.support.runs import demo_pack, runs, wait_status
+
+EVERY_MINUTE = """
+echo-every-minute:
+  action: demo.echo
+  cron: "* * * * *"
+  parameters: {word: tick}
+"""
+
+
+def test_each_firing_runs_once_across_restart_and_replicas(tmp_path: Path, database_url: str) -> None:
+    clock = FakeClock()
+    pack = demo_pack(tmp_path / "pack", schedules=EVERY_MINUTE)
+    with running_bot(tmp_path, database_url, clock, playbooks=pack) as bot:
+        bot.tick()
+        bot.tick()
+        [first] = runs(bot)
+        assert first.requested_by == "schedule:echo-every-minute" and first.source == "schedule"
+        wait_status(bot, first.id, "succeeded")
+        bot.settle()
+        assert any("`demo.echo` succeeded" in t for t in bot.texts("C0PLATFORM"))  # scheduled outcomes are posted
+        # a second replica on the same database, ticking at the same moment
+        replica = build_runtime(load_settings(bot_env(bot.sandbox, database_url, pack)), clock=clock)
+        try:
+            replica.executor.tick()
+        finally:
+            replica.close()
+        assert len(runs(bot)) == 1
+    with running_bot(tmp_path, database_url, clock, playbooks=pack) as restarted:
+        restarted.tick()
+        assert len(runs(restarted)) == 1
+        clock.advance(timedelta(minutes=1))
+        restarted.tick()
+        assert len(runs(restarted)) == 2
+        wait_status(restarted, runs(restarted)[1].id, "succeeded")
+        with Session(restarted.rt.engine) as session:
+            fired = [f.fire_at.strftime("%H:%M") for f in session.exec(select(ScheduleFiring))]
+        assert fired == ["09:30", "09:31"]
+
+
+def test_several_missed_firings_run_once(tmp_path: Path) -> None:
+    clock = FakeClock()
+    pack = demo_pack(tmp_path / "pack", schedules=EVERY_MINUTE)
+    with running_bot(tmp_path, f"sqlite:///{tmp_path}/o.db", clock, playbooks=pack) as bot:
+        bot.tick()
+        clock.advance(timedelta(minutes=10))  # ten firings missed while "down"
+        bot.tick()
+        assert len(runs(bot)) == 2
