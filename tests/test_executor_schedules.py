@@ -61,3 +61,30 @@ def test_several_missed_firings_run_once(tmp_path: Path) -> None:
         clock.advance(timedelta(minutes=10))  # ten firings missed while "down"
         bot.tick()
         assert len(runs(bot)) == 2
+
+
+def test_a_run_whose_process_died_is_failed_and_its_lock_released(tmp_path: Path, database_url: str) -> None:
+    from storage.runs import Run, RunLock
+
+    clock = FakeClock()
+    pack = demo_pack(tmp_path / "pack")
+    with running_bot(tmp_path, database_url, clock, playbooks=pack) as bot:
+        with Session(bot.rt.engine) as session:  # as a crashed replica left it: running, lock held
+            orphan = Run(action="demo.sleep", params="{}", risk="high", approvals_needed=1, requested_by="U0ALICE",
+                         requested_in="C0PLATFORM", source="command", status="running", plan="[]", lock="demo",
+                         requested_at=clock(), started_at=clock(), heartbeat_at=clock())
+            session.add(orphan)
+            session.commit()
+            session.add(RunLock(name="demo", run_id=orphan.id, acquired_at=clock()))
+            session.commit()
+            orphan_id = orphan.id
+        bot.tick()
+        assert runs(bot)[0].status == "running"  # a heartbeat a moment ago: alive
+        clock.advance(timedelta(minutes=3))
+        bot.tick()
+        [reaped] = runs(bot)
+        assert reaped.status == "failed" and "Interrupted" in reaped.outcome
+        with Session(bot.rt.engine) as session:
+            assert session.get(RunLock, "demo") is None
+        bot.settle()
+        assert any(f"run #{orphan_id} failed" in t for t in bot.texts("C0PLATFORM"))
