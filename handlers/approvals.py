@@ -1,4 +1,4 @@
-"""Approve, Deny and Cancel buttons on runs: ack at once, then the executor decides (it checks
+"""Approve, Deny, Cancel and Request again buttons on runs: ack at once, then the executor decides (it checks
 every click against the declaration, so the button itself grants nothing)."""
 
 from __future__ import annotations
@@ -35,4 +35,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     app.action(views.APPROVE)(approve)
     app.action(views.DENY)(deny)
+    async def retry(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await _click(ack, body, respond, rt.executor.retry)
+
     app.action(views.CANCEL)(cancel)
+    app.action(views.RETRY)(retry)

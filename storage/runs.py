@@ -25,7 +25,7 @@ class Run(SQLModel, table=True):
     requested_by: str  # a Slack user ID, or schedule:<name>
     requested_in: str  # channel ID
     incident_id: int | None = None  # the incident whose channel it was requested in (for role approvers)
-    source: str  # command | button | schedule
+    source: str  # command | retry | schedule
     status: str = Field(default=PENDING, index=True)
     plan: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of step titles
     lock: str | None = None

@@ -191,6 +191,9 @@ def test_timeout_stops_the_process_and_the_failure_is_posted(bot: BotUnderTest) 
     failed = wait_status(bot, slow.id, "failed", timeout=20)
     assert "2s timeout" in failed.outcome
     assert time.monotonic() - began < 15  # the 60 s sleep was stopped at its 2 s timeout
+    assert "starting" in click(bot, "U0KIM", views.RETRY, slow.id, channel="C0GENERAL")  # "Request again"
+    again = runs(bot)[-1]
+    assert again.id != slow.id and again.requested_by == "U0KIM" and again.source == "retry"
     bot.settle()
     assert any(f"run #{slow.id} failed" in t for t in bot.texts(PLATFORM))
 
@@ -224,3 +227,34 @@ def test_history_lists_runs(bot: BotUnderTest) -> None:
     history = ops(bot, "U0ALICE", "history")
     assert "`demo.echo` `word=one` succeeded" in history
     assert "demo.sleep" in ops(bot, "U0ALICE", "list")
+
+
+def test_incident_roles_approve_runs_requested_in_their_incident_channel(bot: BotUnderTest) -> None:
+    channel = bot.declare("declare P1 Database is slow")
+    bot.slack.command("U0ALICE", channel, "/incident", "assign commander <@U0BOB>")
+    eventually(lambda: any("Incident Commander" in t and "U0BOB" in t for t in bot.texts(channel)), what="IC set")
+    assert "needs 1 approval" in ops(bot, "U0ALICE", "run demo.incident_fix", channel=channel)
+    [pending] = runs(bot)
+    assert pending.incident_id is not None
+    assert "not one of them" in click(bot, "U0KIM", views.APPROVE, pending.id, channel=channel)
+    assert "starting" in click(bot, "U0BOB", views.APPROVE, pending.id, channel=channel)
+    wait_status(bot, pending.id, "succeeded")
+
+
+def test_opsbot_audit_lists_who_asked_and_who_approved(bot: BotUnderTest, database_url: str, tmp_path: Path) -> None:
+    from tests.test_cli import opsbot
+
+    ops(bot, "U0ALICE", "run demo.critical")
+    [pending] = runs(bot)
+    click(bot, "U0BOB", views.APPROVE, pending.id)
+    click(bot, "U0DAVE", views.APPROVE, pending.id)
+    wait_status(bot, pending.id, "succeeded")
+    listing = opsbot("audit", cwd=tmp_path, env={"DATABASE_URL": database_url})
+    assert listing.returncode == 0, listing.stderr
+    assert f"#{pending.id}" in listing.stdout and "demo.critical" in listing.stdout and "[succeeded]" in listing.stdout
+    assert "asked by U0ALICE" in listing.stdout
+    assert "approved by U0BOB" in listing.stdout and "approved by U0DAVE" in listing.stdout
+    trail = opsbot("audit", "--run", str(pending.id), cwd=tmp_path, env={"DATABASE_URL": database_url})
+    events = [line.split()[2] for line in trail.stdout.splitlines() if line.startswith("  20")]
+    assert events == ["requested", "approved", "approved", "started", "succeeded"]
+    assert "critical" in trail.stdout.split("output (redacted):")[1]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -78,6 +79,17 @@ class Executor:
             return f"Run #{run.id} `{run.action}` is starting; follow it in the thread."
         return (f"Requested run #{run.id} `{run.action}`: it needs {run.approvals_needed} approval(s) "
                 "in the thread before it runs.")
+
+    def retry(self, run_id: int, user_id: str) -> str:
+        """"Request again" on a failed run: a new request with the same parameters, through the same
+        rules (the person clicking is the requester, approvals are asked afresh)."""
+        with session_scope(self.engine) as session:
+            previous = session.get(Run, run_id)
+            if previous is None:
+                raise ExecutorError("That run no longer exists.")
+            req = RunRequest(action=previous.action, params=json.loads(previous.params), requested_by=user_id,
+                             channel_id=previous.requested_in, source="retry")
+        return self.request(req)
 
     def decide(self, run_id: int, user_id: str, approve: bool) -> str:
         decision: Decision = self._unit(lambda ctx: service.decide(ctx, run_id, user_id, approve))

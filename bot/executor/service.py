@@ -57,7 +57,7 @@ class RunRequest:
     params: Mapping[str, ParamValue]
     requested_by: str
     channel_id: str
-    source: str  # command | button | schedule
+    source: str  # command | retry (a button on a finished run) | schedule
 
 
 def audit(ctx: ExecCtx, run: Run, event: str, actor: str, **detail: object) -> None:

@@ -18,6 +18,7 @@ from storage.runs import Run
 APPROVE = "run_approve"
 DENY = "run_deny"
 CANCEL = "run_cancel"
+RETRY = "run_retry"
 SECTION_LIMIT = 2900
 _STATUS_ICON = {"succeeded": "✅", "failed": "❌", "cancelled": "⏹️", "denied": "🚫", "expired": "⌛"}
 
@@ -107,7 +108,10 @@ def summary(run: Run) -> tuple[str, list[dict]]:
     if produced:
         lines.append("\n".join(f"• {k}: {v}" for k, v in produced.items()))
     body = "\n".join(lines)
-    return text, _dicts([SectionBlock(text=MarkdownTextObject(text=_cut(body)))])
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_cut(body)))]
+    if run.status in ("failed", "cancelled"):
+        blocks.append(ActionsBlock(elements=[ButtonElement(text="Request again", action_id=RETRY, value=str(run.id))]))
+    return text, _dicts(blocks)
 
 
 def failure_notice(run: Run) -> tuple[str, list[dict]]:

@@ -30,6 +30,14 @@ demo.sleep:
     approvers: ["@platform-ops-lead", U0DAVE]
   lock: demo
   timeout: 30s
+demo.incident_fix:
+  description: Something only the incident's commander may approve
+  operation: command
+  argv: [echo, fixed]
+  risk: high
+  approvals:
+    approvers: ["role:incident_commander"]
+  timeout: 1m
 demo.hang:
   description: Hangs past its timeout
   operation: command
