@@ -79,8 +79,7 @@ class Runtime:
             log.exception("background_work_failed", work=getattr(fn, "__qualname__", str(fn)))
 
     def close(self) -> None:
-        for run_id in self.executor.worker.running_here():
-            self.executor.worker.cancel_local(run_id)  # stop child processes; the run is recorded as stopped
+        self.executor.worker.stop_all()  # child processes stop; each run is recorded as stopped
         self.run_pool.shutdown(wait=True, cancel_futures=True)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
         self.slow_pool.shutdown(wait=True, cancel_futures=False)

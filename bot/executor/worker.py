@@ -55,6 +55,7 @@ class RunWorker:
         self._pool = pool
         self._cancels: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
+        self._stopping = False
 
     def dispatch(self, run_id: int) -> None:
         self._pool.submit(self._safely, run_id)
@@ -62,6 +63,12 @@ class RunWorker:
     def running_here(self) -> list[int]:
         with self._lock:
             return list(self._cancels)
+
+    def stop_all(self) -> None:
+        """Shutdown: stop every run of this process (their processes included) and say why."""
+        self._stopping = True
+        for run_id in self.running_here():
+            self.cancel_local(run_id)
 
     def cancel_local(self, run_id: int) -> None:
         with self._lock:
@@ -112,7 +119,8 @@ class RunWorker:
             if time.monotonic() >= deadline:
                 status, outcome = FAILED, f"Stopped after the {format_duration(action.timeout)} timeout."
             elif cancel.is_set():
-                status, outcome = CANCELLED, "Cancelled."
+                status = CANCELLED
+                outcome = "Stopped because the bot was shutting down." if self._stopping else "Cancelled."
             elif isinstance(exc, StepFailed | Cancelled):
                 outcome = self.deps.redact(str(exc))
             else:  # a bug in an operation: recorded, never shown as a trace in Slack
