@@ -1,0 +1,274 @@
+"""Containers for operations, through the docker SDK: exec an argv list in a named container
+(output streamed to a file, never held in memory), restart/stop/start a container, tag an image.
+Every engine error becomes a short StepFailed that says what was wrong (engine unreachable, no such
+container, no such image), because it is shown in Slack and kept in the audit record."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import docker
+import docker.errors
+import requests
+from docker.utils import parse_repository_tag
+
+from bot.executor.plan import Cancelled, ProcessResult, StepFailed
+
+DEFAULT_BASE_URL = "unix:///var/run/docker.sock"
+TAIL_BYTES = 16_384
+CHUNK = 1 << 20  # the most read from the stream at once: memory stays flat whatever the output size
+WATCH = 0.1  # seconds between cancel/deadline checks while an exec streams
+_STDOUT, _STDERR = 1, 2
+
+
+class DockerRunner:
+    """The ``DockerEngine`` of ``bot.executor.plan`` over the docker SDK's low-level API.
+
+    The client is made on first use, so a bot without Docker starts fine and only a step that needs
+    the engine fails ("cannot reach the Docker engine at …"). ``cancel`` and ``deadline`` stop an
+    exec while it streams, as the local runner does for processes."""
+
+    def __init__(self, base_url: str = DEFAULT_BASE_URL, *, redact: Callable[[str], str],
+                 cancel: threading.Event | None = None, deadline: float | None = None,
+                 timeout_seconds: int = 60) -> None:
+        self.base_url = base_url
+        self._redact = redact
+        self._cancel = cancel or threading.Event()
+        self._deadline = deadline
+        self._timeout = timeout_seconds
+        self._client: docker.APIClient | None = None
+
+    # -- DockerEngine ----------------------------------------------------------------------------------
+
+    def exec(self, container: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+             stdout: Path | None = None, stdin: BinaryIO | None = None, check: bool = True) -> ProcessResult:
+        """``docker exec [-i] <container> argv…`` with stdout to ``stdout`` (or into the output tail)."""
+        if not argv:
+            raise StepFailed("nothing to run")
+        argv = [str(a) for a in argv]
+        redact = self._redactor(env)
+        started = time.monotonic()
+        self._check()
+        with self._errors(redact, container=container):
+            api = self._api()
+            exec_id = api.exec_create(container, argv, stdin=stdin is not None, environment=dict(env or {}))["Id"]
+            conn = api.exec_start(exec_id, socket=True)
+        tail = _Tail()
+        with ExitStack() as stack:
+            out = stack.enter_context(stdout.open("wb")) if stdout else None
+            stopped = self._stream(conn, out, tail, stdin)
+        if stopped:
+            raise Cancelled(stopped)
+        with self._errors(redact, container=container):
+            code = self._exit_code(exec_id)
+        result = ProcessResult(tuple(argv), code, redact(tail.text()), time.monotonic() - started)
+        if check and code != 0:
+            detail = result.output.strip().splitlines()[-1] if result.output.strip() else "no output"
+            raise StepFailed(f"{Path(argv[0]).name} in container {container} exited with {code}: {detail[:300]}")
+        return result
+
+    def restart(self, container: str, *, timeout_seconds: int = 10) -> None:
+        self._check()
+        with self._errors(self._redact, container=container):
+            self._api().restart(container, timeout=timeout_seconds)
+
+    def stop(self, container: str, *, timeout_seconds: int = 10) -> None:
+        self._check()
+        with self._errors(self._redact, container=container):
+            self._api().stop(container, timeout=timeout_seconds)
+
+    def start(self, container: str) -> None:
+        self._check()
+        with self._errors(self._redact, container=container):
+            self._api().start(container)
+
+    def tag(self, image: str, new_reference: str) -> None:
+        """``docker tag app:backup app:latest``: ``new_reference`` is ``repository[:tag]``."""
+        self._check()
+        repository, tag = parse_repository_tag(new_reference)
+        if not repository or "@" in new_reference:
+            raise StepFailed(f"{new_reference!r} is not an image reference to tag as")
+        with self._errors(self._redact, image=image):
+            self._api().tag(image, repository, tag or "latest")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- the exec stream ---------------------------------------------------------------------------------
+
+    def _stream(self, conn: Any, out: IO[bytes] | None, tail: _Tail, stdin: BinaryIO | None) -> str | None:
+        """Read the engine's frames (8-byte header: stream, 0, 0, 0, big-endian length) until the
+        exec ends; stdout frames go to ``out`` (or the tail), stderr frames to the tail. Returns why
+        it stopped early (cancelled / timed out), or None."""
+        sock: socket.socket = getattr(conn, "_sock", conn)
+        sock.settimeout(None)  # a quiet process (pg_restore) may say nothing for minutes
+        reader = _buffered(conn)
+        done = threading.Event()
+        why: list[str] = []
+
+        def watch() -> None:
+            while not done.wait(WATCH):
+                reason = self._stop_reason()
+                if reason:
+                    why.append(reason)
+                    with suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)  # unblocks the read below
+                    return
+
+        threading.Thread(target=watch, daemon=True).start()
+        if stdin is not None:
+            threading.Thread(target=_feed, args=(stdin, sock), daemon=True).start()
+        try:
+            while header := _read_exactly(reader, 8):
+                kind, length = struct.unpack(">BxxxL", header)
+                while length:
+                    chunk = reader.read(min(length, CHUNK))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+                    if kind == _STDOUT and out is not None:
+                        out.write(chunk)
+                    else:
+                        tail.add(chunk)
+        except OSError:
+            if not why:
+                raise StepFailed("the connection to the Docker engine broke during docker exec") from None
+        finally:
+            done.set()
+            with suppress(OSError):
+                conn.close()
+            with suppress(OSError):
+                sock.close()
+        return why[0] if why else None
+
+    def _exit_code(self, exec_id: str) -> int:
+        """The engine may report the exec as running for a moment after its stream ends."""
+        until = time.monotonic() + 10
+        while True:
+            info = self._api().exec_inspect(exec_id)
+            if not info.get("Running") and info.get("ExitCode") is not None:
+                return int(info["ExitCode"])
+            if time.monotonic() > until:
+                raise StepFailed("the Docker engine did not report the exec's exit code")
+            time.sleep(0.05)
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def _api(self) -> docker.APIClient:
+        if self._client is None:
+            try:
+                self._client = docker.APIClient(base_url=self.base_url, version="auto", timeout=self._timeout)
+            except docker.errors.DockerException as exc:
+                raise StepFailed(f"cannot reach the Docker engine at {self.base_url}: {_reason(exc)}") from None
+        return self._client
+
+    @contextmanager
+    def _errors(self, redact: Callable[[str], str], *, container: str | None = None,
+                image: str | None = None) -> Iterator[None]:
+        """Engine errors as StepFailed messages that say what to fix."""
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            if image is not None:
+                raise StepFailed(f"no such image: {image}") from None
+            if container is not None and "container" in str(exc.explanation).lower():
+                raise StepFailed(f"no such container: {container}") from None
+            raise StepFailed(redact(f"the Docker engine said: {exc.explanation}")) from None
+        except docker.errors.APIError as exc:
+            if container is not None and "is not running" in str(exc.explanation):
+                raise StepFailed(f"container {container} is not running") from None
+            what = f"container {container}" if container else f"image {image}"
+            raise StepFailed(redact(f"{what}: the Docker engine said: {exc.explanation or exc}")[:400]) from None
+        except requests.exceptions.Timeout:
+            raise StepFailed(f"the Docker engine at {self.base_url} did not answer in time") from None
+        except requests.exceptions.ConnectionError as exc:
+            raise StepFailed(f"cannot reach the Docker engine at {self.base_url}: {_reason(exc)}") from None
+        except docker.errors.DockerException as exc:
+            raise StepFailed(redact(f"docker: {exc}")[:400]) from None
+
+    def _stop_reason(self) -> str | None:
+        if self._cancel.is_set():
+            return "cancelled"
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            return "timed out"
+        return None
+
+    def _check(self) -> None:
+        reason = self._stop_reason()
+        if reason:
+            raise Cancelled(reason)
+
+    def _redactor(self, env: Mapping[str, str] | None) -> Callable[[str], str]:
+        """The runner's redaction plus the values handed to the exec (a PGPASSWORD, say)."""
+        secrets = sorted((v for v in (env or {}).values() if len(v) >= 4), key=len, reverse=True)
+
+        def redact(text: str) -> str:
+            for secret in secrets:
+                text = text.replace(secret, "[redacted]")
+            return self._redact(text)
+
+        return redact
+
+
+def _buffered(conn: Any) -> Any:
+    """What to read the stream from. The SDK hands back the raw socket, but http.client has read the
+    101 headers through a buffer that may already hold the stream's first bytes: read through that
+    buffer (kept by the SDK as ``conn._response``) so nothing is lost."""
+    with suppress(AttributeError):
+        return conn._response.raw._fp.fp
+    return conn
+
+
+def _read_exactly(reader: Any, n: int) -> bytes:
+    """n bytes, or b"" at the end of the stream (a short header is the end too)."""
+    data = reader.read(n)
+    while data and len(data) < n:
+        more = reader.read(n - len(data))
+        if not more:
+            return b""
+        data += more
+    return data if len(data) == n else b""
+
+
+def _feed(source: BinaryIO, sock: socket.socket) -> None:
+    """stdin for the exec: the bytes after the request, then a half-close, which the engine reads as EOF."""
+    with suppress(OSError):
+        for chunk in iter(lambda: source.read(65536), b""):
+            sock.sendall(chunk)
+        sock.shutdown(socket.SHUT_WR)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, short: "No such file or directory", "Connection refused"."""
+    text = str(exc)
+    for marker in ("No such file or directory", "Connection refused", "Permission denied", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return text[:200]
+
+
+class _Tail:
+    """The last TAIL_BYTES of the output: an exec's output can be gigabytes, memory stays flat."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._chunks.append(chunk[-TAIL_BYTES:])
+        self._size += len(self._chunks[-1])
+        while self._size - len(self._chunks[0]) >= TAIL_BYTES:
+            self._size -= len(self._chunks.popleft())
+
+    def text(self) -> str:
+        return b"".join(self._chunks)[-TAIL_BYTES:].decode("utf-8", errors="replace")
