@@ -10,6 +10,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.executor import commands as cmd
 from bot.executor.service import RunRequest
+from bot.ops.backup import status
 from bot.runtime import Runtime
 from handlers.replies import ack_with
 
@@ -24,7 +25,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             case cmd.Show("history"):
                 await ack_with(ack, respond, rt.run(rt.executor.history, "backup."))
             case cmd.Show(what):
-                await ack_with(ack, respond, rt.run(rt.backups.show, what))
+                await ack_with(ack, respond, rt.run(lambda: status.show(rt.playbook, rt.engine, rt.clock(), what)))
             case cmd.RequestAction(action, params):
                 req = RunRequest(action=action, params=params, requested_by=command["user_id"],
                                  channel_id=command["channel_id"], source="command")

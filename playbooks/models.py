@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from playbooks.actions import Action, ParameterError, Schedule, resolve_parameters
+from playbooks.backups import BackupSettings
 from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
 from playbooks.templates import check_template
@@ -153,6 +154,7 @@ class Playbook(PackModel):
     templates: Templates
     actions: dict[str, Action] = {}
     schedules: dict[str, Schedule] = {}
+    backups: BackupSettings = BackupSettings()
 
     @field_validator("severities", mode="before")
     @classmethod

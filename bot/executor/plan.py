@@ -98,6 +98,8 @@ class Step:
 class Plan:
     steps: tuple[Step, ...]
     summary: str = ""
+    cleanup: Callable[[], None] | None = None
+    """Runs after the last step whatever happened (e.g. removes a half-built backup)."""
 
     def describe(self) -> list[str]:
         return [step.title for step in self.steps]

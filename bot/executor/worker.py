@@ -104,6 +104,7 @@ class RunWorker:
                           deadline=deadline, notes=progress.note)
         beat = threading.Thread(target=self._heartbeat, args=(run_id, cancel, progress), daemon=True)
         status, outcome = FAILED, ""
+        plan = None
         try:
             plan = build_plan(self.deps.playbook, action, params, self.deps.clock())
             progress.start([s.title for s in plan.steps])
@@ -129,6 +130,11 @@ class RunWorker:
             progress.fail_current()
         finally:
             cancel.set()  # stops the heartbeat thread and any process still running
+            if plan is not None and plan.cleanup is not None:
+                try:
+                    plan.cleanup()
+                except Exception:
+                    log.exception("plan_cleanup_failed", run_id=run_id)
             shutil.rmtree(scratch, ignore_errors=True)
             with self._lock:
                 self._cancels.pop(run_id, None)

@@ -64,3 +64,4 @@ def build_plan(playbook: Playbook, action: Action, params: Mapping[str, ParamVal
 def _load_all() -> None:
     """Import the modules that register operations (not at import of this module: they import it)."""
     from bot.ops import command  # noqa: F401
+    from bot.ops.backup import plans  # noqa: F401

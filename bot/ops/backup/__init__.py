@@ -1,0 +1,1 @@
+"""Backup and recovery (procedures 5.3): dumps, archives, checksums, copies, retention, restores."""

@@ -1,0 +1,170 @@
+"""The backup building blocks without Slack: retention over a year, safe extraction of crafted
+archives, authenticated encryption against tampering, checksums."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.executor.plan import StepFailed
+from bot.ops.backup.archive import extract_safely
+from bot.ops.backup.checksums import checksum_problems, write_checksums
+from bot.ops.backup.crypto import CHUNK, TAG, DecryptionFailed, decrypt_stream, encrypt_folder, load_key
+from bot.ops.backup.retention import apply_policy
+from playbooks.backups import Retention
+
+KEY = bytes(range(32))
+
+
+# -- retention ------------------------------------------------------------------------------------
+def _kept(times: list[datetime], policy: Retention) -> list[str]:
+    return [d.when.strftime("%Y-%m-%d %H:%M") for d in apply_policy(times, policy) if d.keep]
+
+
+def test_retention_over_a_simulated_year_of_backups_every_six_hours() -> None:
+    start = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    times = [start + timedelta(hours=6 * i) for i in range(4 * 365)]  # through 2026-12-31 18:00
+    kept = _kept(times, Retention(daily=7, weekly=4, monthly=3))
+    # 7 daily: the newest backup of each of the last 7 days
+    daily = [f"2026-12-{d:02d} 18:00" for d in range(31, 24, -1)]
+    # 4 weekly (ISO weeks, newest of each): 2026-12-31 (W53) and 12-27 (Sun, W52) are already
+    # daily-kept; then the Sundays ending W51 and W50
+    weekly = ["2026-12-20 18:00", "2026-12-13 18:00"]
+    # 3 monthly: Dec (12-31, kept already), Nov 30, Oct 31
+    monthly = ["2026-11-30 18:00", "2026-10-31 18:00"]
+    assert kept == daily + weekly + monthly
+
+
+def test_one_backup_fills_several_buckets_and_sparse_periods_count_only_when_present() -> None:
+    times = [datetime(2026, 3, 1, 2, tzinfo=UTC), datetime(2026, 1, 15, 2, tzinfo=UTC)]
+    decisions = apply_policy(times, Retention(daily=7, weekly=4, monthly=3))
+    assert [d.keep for d in decisions] == [True, True]
+    assert decisions[0].reasons == ["daily 20260301", "weekly 202609", "monthly 202603"]
+
+
+def test_oldest_is_kept_when_a_rule_has_count_left() -> None:
+    same_day = [datetime(2026, 5, 5, h, tzinfo=UTC) for h in (18, 12, 6, 0)]
+    decisions = apply_policy(same_day, Retention(daily=2, weekly=0, monthly=0))
+    assert [d.keep for d in decisions] == [True, False, False, True]
+    assert "oldest" in decisions[-1].reasons[0]
+
+
+def test_zero_policy_keeps_nothing() -> None:
+    times = [datetime(2026, 5, d, tzinfo=UTC) for d in (1, 2, 3)]
+    assert _kept(times, Retention(daily=0, weekly=0, monthly=0)) == []
+
+
+# -- safe extraction ------------------------------------------------------------------------------
+def _crafted(path: Path, members: list[tuple[str, str, str]]) -> Path:
+    """(name, kind, data-or-link-target) → a tar.gz, as an attacker would build it."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload.encode()))
+            else:
+                info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                info.linkname = payload
+                tar.addfile(info)
+    return path
+
+
+@pytest.mark.parametrize("evil", [
+    ("../escaped.txt", "file", "x"),
+    ("/tmp/opsbot-absolute-escape.txt", "file", "x"),
+    ("app/../../escaped.txt", "file", "x"),
+    ("app/link", "symlink", "/etc/passwd"),
+    ("app/link", "symlink", "../../outside"),
+    ("app/hard", "hardlink", "../outside"),
+])
+def test_a_crafted_archive_extracts_nothing_at_all(tmp_path: Path, evil: tuple[str, str, str]) -> None:
+    archive = _crafted(tmp_path / "evil.tar.gz", [("app/ok.txt", "file", "fine"), evil])
+    target = tmp_path / "target"
+    with pytest.raises(StepFailed, match="was not extracted"):
+        extract_safely(archive, target)
+    assert list(target.rglob("*")) == []  # not even the harmless member
+    assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/opsbot-absolute-escape.txt").exists()
+
+
+def test_a_normal_archive_with_inner_links_extracts(tmp_path: Path) -> None:
+    archive = _crafted(tmp_path / "ok.tar.gz", [("app/a.txt", "file", "A"), ("app/b", "symlink", "a.txt")])
+    extract_safely(archive, tmp_path / "target")
+    assert (tmp_path / "target" / "app" / "b").read_text() == "A"
+
+
+# -- encryption -----------------------------------------------------------------------------------
+@pytest.fixture
+def sealed(tmp_path: Path) -> Path:
+    folder = tmp_path / "20261128T020000Z-full"
+    folder.mkdir()
+    (folder / "data.bin").write_bytes(bytes(i % 251 for i in range(3 * CHUNK + 123)))
+    write_checksums(folder)
+    encrypt_folder(folder, tmp_path / "copy.tar.enc", KEY)
+    return tmp_path / "copy.tar.enc"
+
+
+def _read_all(path: Path, key: bytes = KEY) -> bytes:
+    reader = decrypt_stream(path, key)
+    try:
+        return reader.read()
+    finally:
+        reader.close()
+
+
+def test_encrypted_copy_round_trips(sealed: Path, tmp_path: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(_read_all(sealed))) as tar:
+        data = tar.extractfile("20261128T020000Z-full/data.bin")
+        assert data is not None and data.read() == bytes(i % 251 for i in range(3 * CHUNK + 123))
+
+
+@pytest.mark.parametrize("tamper", ["flip", "truncate_at_chunk", "truncate_mid", "swap", "wrong_key"])
+def test_any_tampering_fails_decryption(sealed: Path, tamper: str) -> None:
+    raw = bytearray(sealed.read_bytes())
+    header, sealed_chunk = 15, CHUNK + TAG
+    key = KEY
+    if tamper == "flip":
+        raw[header + sealed_chunk + 100] ^= 0x01
+    elif tamper == "truncate_at_chunk":
+        raw = raw[: header + 2 * sealed_chunk]
+    elif tamper == "truncate_mid":
+        raw = raw[: len(raw) - 50]
+    elif tamper == "swap":
+        first = raw[header:header + sealed_chunk]
+        raw[header:header + sealed_chunk] = raw[header + sealed_chunk:header + 2 * sealed_chunk]
+        raw[header + sealed_chunk:header + 2 * sealed_chunk] = first
+    else:
+        key = bytes(32)
+    sealed.write_bytes(bytes(raw))
+    with pytest.raises(DecryptionFailed):
+        _read_all(sealed, key)
+
+
+def test_keys_load_from_raw_hex_or_base64_and_never_show_in_errors(tmp_path: Path) -> None:
+    import base64
+
+    for name, content in (("raw", KEY), ("hex", KEY.hex().encode()), ("b64", base64.b64encode(KEY))):
+        (tmp_path / name).write_bytes(content)
+        assert load_key(tmp_path / name) == KEY
+    (tmp_path / "short").write_text("s3cr3t-but-short")
+    with pytest.raises(StepFailed) as caught:
+        load_key(tmp_path / "short")
+    assert "s3cr3t" not in str(caught.value)
+
+
+# -- checksums ------------------------------------------------------------------------------------
+def test_checksums_catch_changed_missing_and_extra_files(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_text("b")
+    assert write_checksums(tmp_path) == 2
+    assert checksum_problems(tmp_path) == []
+    (tmp_path / "a").write_text("A")
+    (tmp_path / "sub" / "b").unlink()
+    (tmp_path / "c").write_text("c")
+    assert checksum_problems(tmp_path) == ["a does not match its checksum", "sub/b is missing",
+                                           "c is not in checksums.txt"]
