@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock, system_clock
+from bot.executor.docker_runner import DockerRunner
 from bot.executor.executor import Executor, GatewayDirectory
 from bot.executor.worker import RunWorker, WorkerDeps
 from bot.incidents.provision import Provisioner
@@ -106,8 +108,12 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         slow_pool.submit(Runtime._safely, delivery.deliver_due)
 
     redact = Redactor(settings.secrets)
+    def docker(cancel: threading.Event, deadline: float | None) -> DockerRunner:
+        """Connects on first use only: a bot without Docker runs everything else."""
+        return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline)
+
     deps = WorkerDeps(engine=engine, playbook=playbook, clock=clock, directory=GatewayDirectory(gateway),
-                      redact=redact, kick_delivery=kick_delivery)
+                      redact=redact, kick_delivery=kick_delivery, docker=docker)
     executor = Executor(engine, playbook, clock, gateway, RunWorker(deps, run_pool), kick_delivery, redact)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, delivery=delivery,

@@ -30,6 +30,7 @@ class Settings:
     port: int
     tick_seconds: float = 15.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    docker_host: str = "unix:///var/run/docker.sock"
 
     def __repr__(self) -> str:  # never print tokens
         return f"Settings(api_url={self.api_url!r}, database={self.database_url.split('://')[0]}, port={self.port})"
@@ -71,8 +72,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     port = _number(env, "PORT", "3000", int, 1, 65535)
     tick = _number(env, "OPSBOT_TICK_SECONDS", "15", float, 0.05, 3600)
     secrets = tuple(s for s in (bot_token, signing_secret, app_token) if s)
+    docker_host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not docker_host.startswith(("unix://", "tcp://", "http://", "https://", "ssh://")):
+        raise SettingsError(f"DOCKER_HOST must be a unix://, tcp:// or ssh:// address, got {docker_host!r}")
     return Settings(bot_token, signing_secret, app_token, api_url, database_url, playbooks_dir,
-                    int(port), float(tick), secrets)
+                    int(port), float(tick), secrets, docker_host)
 
 
 def _number(env: Mapping[str, str], name: str, default: str, kind: type, low: float, high: float) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from bot.executor import views
 from bot.ops.backup.checksums import checksum_problems
@@ -196,3 +197,30 @@ def test_killing_the_server_during_a_backup_fails_the_run_and_leaves_no_backup(t
             bot.settle()
             assert any(f"run #{run.id} failed" in t for t in bot.texts(PLATFORM))
             blocker.close()
+
+
+def test_dump_through_docker_exec_as_the_seed_does(tmp_path: Path, postgres_server: PostgresServer, shop: str) -> None:
+    from tests.support.docker_engine import DockerEngineStandIn
+
+    pack = backup_pack(tmp_path / "pack", tmp_path, postgres_server, shop)
+    config = yaml.safe_load((pack / "backups.yaml").read_text())
+    config["database"]["container"] = "postgres"
+    (pack / "backups.yaml").write_text(yaml.safe_dump(config))
+    with DockerEngineStandIn(tmp_path) as engine:
+        engine.add_container("postgres")
+        with running_bot(tmp_path, f"sqlite:///{tmp_path}/opsbot.db", FakeClock(), playbooks=pack,
+                         env={"DOCKER_HOST": engine.base_url}) as bot:
+            backup_cmd(bot, "U0ALICE", "run kind=database")
+            made = wait_status(bot, runs(bot)[0].id, "succeeded", "failed", timeout=BACKUP_TIMEOUT)
+            assert made.status == "succeeded", made.outcome + made.output
+            backup_id = json.loads(made.produced)["backup"]
+            assert (tmp_path / "backups" / backup_id / "database.sql.gz").is_file()
+            assert any(c.action == "exec" and c.target == "postgres" and c.params["argv"].startswith("pg_dump ")
+                       for c in engine.calls)
+            backup_cmd(bot, "U0ALICE", f"restore {backup_id} database={shop}_restored")
+            restore = runs(bot)[-1]
+            click(bot, "U0BOB", views.APPROVE, restore.id)
+            click(bot, "U0DAVE", views.APPROVE, restore.id)
+            done = wait_status(bot, restore.id, "succeeded", "failed", timeout=BACKUP_TIMEOUT)
+            assert done.status == "succeeded", done.outcome + done.output
+    assert contents(postgres_server, f"{shop}_restored") == contents(postgres_server, shop)

@@ -58,6 +58,8 @@ class DockerEngine(Protocol):
 
     def tag(self, image: str, new_reference: str) -> None: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass
 class StepContext:

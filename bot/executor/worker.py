@@ -130,6 +130,8 @@ class RunWorker:
             progress.fail_current()
         finally:
             cancel.set()  # stops the heartbeat thread and any process still running
+            if ctx.docker is not None:
+                ctx.docker.close()
             if plan is not None and plan.cleanup is not None:
                 try:
                     plan.cleanup()

@@ -93,10 +93,10 @@ class BotUnderTest:
 
 @contextmanager
 def running_bot(tmp_path: Path, database_url: str, clock: Clock, *, playbooks: Path | None = None,
-                workspace: Workspace | None = None) -> Iterator[BotUnderTest]:
+                workspace: Workspace | None = None, env: dict[str, str] | None = None) -> Iterator[BotUnderTest]:
     sandbox = SandboxServer(workspace or default_workspace())
     sandbox.start()
-    env = bot_env(sandbox, database_url, playbooks)
+    env = {**bot_env(sandbox, database_url, playbooks), **(env or {})}
     rt = build_runtime(load_settings(env), clock=clock)
     port = int(env["PORT"])
     app = create_asgi_app(rt, bolt=create_bolt_app(rt), scheduler=False)

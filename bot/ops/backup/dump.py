@@ -62,13 +62,15 @@ def _collect(db: psycopg.Connection, into: dict[str, TableStats], failure: list[
 
 
 def _dump_in_container(ctx: StepContext, conn: Connection, staging: Path, manifest: Manifest) -> None:
-    """``docker exec <container> pg_dump`` as the seed does; plain SQL streamed out, then gzip."""
+    """``docker exec <container> pg_dump`` as the seed does; plain SQL streamed out, then gzip.
+    ``database.host``/``port`` are as seen from inside the container (127.0.0.1:5432 usually)."""
     if ctx.docker is None:
         raise StepFailed("database.container is set but no Docker engine is configured (DOCKER_HOST)")
     source = conn.source
     env = {"PGPASSWORD": conn.password} if conn.password else {}
     plain = staging / "database.sql"
-    ctx.docker.exec(source.container or "", ["pg_dump", "-U", source.user, source.name], env=env, stdout=plain)
+    argv = ["pg_dump", "--host", source.host, "--port", str(source.port), "--username", source.user, source.name]
+    ctx.docker.exec(source.container or "", argv, env=env, stdout=plain)
     ctx.runner.process(["gzip", "-6", str(plain)])
     manifest.dump, manifest.dump_format = PLAIN_DUMP, "plain"
 
