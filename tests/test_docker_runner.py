@@ -200,6 +200,15 @@ def test_tag_backup_as_latest(runner: DockerRunner, engine: DockerEngineStandIn)
         runner.tag("app:backup", "")
 
 
+def test_read_only_looks_for_plans(runner: DockerRunner, engine: DockerEngineStandIn) -> None:
+    assert runner.image_id("app:backup") == engine.image_id("app:backup")
+    assert (runner.container_status("web"), runner.container_status("worker")) == ("running", "exited")
+    with pytest.raises(StepFailed, match="^no such image: app:nope$"):
+        runner.image_id("app:nope")
+    with pytest.raises(StepFailed, match="^no such container: ghost$"):
+        runner.container_status("ghost")
+
+
 # -- the engine unreachable -------------------------------------------------------------------------------
 
 
