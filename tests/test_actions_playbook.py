@@ -134,3 +134,16 @@ def test_latest_firing_uses_the_pack_time_zone() -> None:
     berlin = ZoneInfo("Europe/Berlin")
     assert latest_firing(nightly, berlin, _at("2026-11-28T01:05:00")) == _at("2026-11-28T01:00:00")
     assert latest_firing(nightly, berlin, _at("2026-11-28T02:05:00")) is None
+
+
+def test_ops_command_parsing() -> None:
+    assert cmd.parse_ops("run demo.echo word=hi") == cmd.RequestAction("demo.echo", {"word": "hi"})
+    assert cmd.parse_ops("list") == cmd.Show("list")
+    assert isinstance(cmd.parse_ops("run"), cmd.ParseError)
+    assert isinstance(cmd.parse_ops("run demo.echo; rm -rf /"), cmd.ParseError)
+
+
+@given(st.text(max_size=200))
+def test_any_ops_text_parses_or_explains(text: str) -> None:
+    result = cmd.parse_ops(text)
+    assert isinstance(result, cmd.ParseError | cmd.Help | cmd.Show | cmd.RequestAction)
