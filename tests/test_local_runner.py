@@ -35,6 +35,12 @@ def test_only_allowlisted_environment_reaches_the_process(monkeypatch: pytest.Mo
     assert "hunter2-pg" not in output  # values handed to the process are redacted from its output
 
 
+def test_settings_in_env_stay_readable_while_other_values_are_redacted() -> None:
+    env = {"PGHOST": "db.internal", "PGPORT": "5433", "PGPASSWORD": "pg-pass-42", "API_TOKEN": "tok-9876"}
+    output = runner().process(["sh", "-c", "echo $PGHOST:$PGPORT $PGPASSWORD $API_TOKEN"], env=env).output
+    assert output.strip() == "db.internal:5433 [redacted] [redacted]"
+
+
 def test_output_is_redacted_and_bounded() -> None:
     result = runner().process(["sh", "-c", "echo token xoxb-123-abc; echo hunter2-secret; head -c 5000000 /dev/zero"])
     assert "xoxb-123-abc" not in result.output and "hunter2-secret" not in result.output

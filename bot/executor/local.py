@@ -17,6 +17,10 @@ from typing import IO
 from bot.executor.plan import Cancelled, ProcessResult, StepFailed
 
 DEFAULT_ENV_ALLOWLIST = frozenset({"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "USER", "TMPDIR"})
+NOT_SECRET = frozenset({"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGCONNECT_TIMEOUT", "PGSSLMODE",
+                        "PGAPPNAME", "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "USER", "TMPDIR"})
+"""``env`` names whose values are plain settings: redacting ``5432`` or ``postgres`` everywhere would
+make every error unreadable. Every other value handed to a process is treated as a secret."""
 TAIL_BYTES = 16_384
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 POLL = 0.1
@@ -120,7 +124,8 @@ class LocalRunner:
 
     def _redactor(self, env: Mapping[str, str] | None) -> Callable[[str], str]:
         """The runner's redaction plus the values handed to the process (a PGPASSWORD, say)."""
-        secrets = sorted((v for v in (env or {}).values() if len(v) >= 4), key=len, reverse=True)
+        values = {v for k, v in (env or {}).items() if k not in NOT_SECRET and len(v) >= 4}
+        secrets = sorted(values, key=len, reverse=True)
 
         def redact(text: str) -> str:
             for secret in secrets:
