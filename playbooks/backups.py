@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from playbooks.common import PackModel
 from playbooks.durations import Duration
+from playbooks.runner_steps import RunnerSteps
 
 _DB_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
 
@@ -67,12 +68,13 @@ class Objectives(PackModel):
 
 
 class RestoreSteps(PackModel):
-    """What a restore does around the data: argv lists only, run in order."""
+    """What a restore does around the data: runner steps (``playbooks.runner_steps``: ``run`` argv
+    lists, ``docker_stop``/``docker_start``/``docker_restart``, ``http_check``…), run in order.
+    ``stop_services`` runs once the backup's checksums passed, before any data is touched;
+    ``start_services`` once the data is back (end it with an ``http_check`` to wait for health)."""
 
-    stop_services: tuple[tuple[str, ...], ...] = ()
-    start_services: tuple[tuple[str, ...], ...] = ()
-    health_url: str | None = Field(default=None, pattern=r"^https?://")
-    health_within: Duration = timedelta(minutes=2)
+    stop_services: RunnerSteps = ()
+    start_services: RunnerSteps = ()
     checks: tuple[str, ...] = ()
     """Read-only SQL run after the restore, each must succeed (e.g. ``SELECT COUNT(*) FROM users``)."""
     files_target: str = "/"  # archives hold paths relative to / (as the seed's tar -C /)

@@ -115,6 +115,18 @@ def recreate_database(conn: Connection, name: str) -> None:
             raise StepFailed(f"cannot recreate database {name}: {_first_line(exc)}") from None
 
 
+def replace_database(conn: Connection, fresh: str, target: str) -> None:
+    """Put the fully restored ``fresh`` in the place of ``target``: drop ``target`` (disconnecting
+    whoever is still connected) and rename. Only now is the old database gone."""
+    with conn.connect("postgres") as db:
+        try:
+            db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(target)))
+            db.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(fresh), sql.Identifier(target)))
+        except psycopg.Error as exc:
+            raise StepFailed(f"cannot put the restored database in the place of {target}: {_first_line(exc)}") \
+                from None
+
+
 def drop_database(conn: Connection, name: str) -> None:
     with conn.connect("postgres") as db:
         db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -80,6 +80,15 @@ class Backup:
         return Manifest.read(self.path)
 
 
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
 class Catalog:
     """The finished backups under one root."""
 

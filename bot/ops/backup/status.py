@@ -10,8 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from bot.ops.backup.layout import Backup, Catalog
-from bot.ops.backup.plans import human_size
+from bot.ops.backup.layout import Backup, Catalog, human_size
 from playbooks.durations import format_duration
 from playbooks.models import Playbook
 from storage.db import session_scope
