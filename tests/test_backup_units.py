@@ -168,3 +168,22 @@ def test_checksums_catch_changed_missing_and_extra_files(tmp_path: Path) -> None
     (tmp_path / "c").write_text("c")
     assert checksum_problems(tmp_path) == ["a does not match its checksum", "sub/b is missing",
                                            "c is not in checksums.txt"]
+
+
+# -- status ---------------------------------------------------------------------------------------
+def test_freshness_is_the_last_success_per_kind_of_data_against_its_rpo(tmp_path: Path) -> None:
+    from bot.ops.backup.status import freshness
+    from playbooks.backups import BackupSettings
+
+    for name in ("20261127T020000Z-full", "20261128T020000Z-database", "20261128T080000Z-database",
+                 ".partial-20261128T140000Z-database"):
+        (tmp_path / name).mkdir()
+    settings = BackupSettings(root=str(tmp_path))
+    database, files = freshness(settings, datetime(2026, 11, 28, 15, 0, tzinfo=UTC))
+    assert database.last is not None and database.last.id == "20261128T080000Z-database"  # not the partial one
+    assert database.age == timedelta(hours=7) and not database.within_rpo  # RPO 6h
+    assert files.last is not None and files.last.id == "20261127T020000Z-full"
+    assert files.age == timedelta(hours=37) and not files.within_rpo  # RPO 24h
+    database, files = freshness(settings, datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
+    assert database.within_rpo and not files.within_rpo
+    assert [f.last for f in freshness(BackupSettings(root=str(tmp_path / "none")), datetime.now(UTC))] == [None, None]

@@ -4,6 +4,7 @@ against the recovery point objectives, and how the last restore test went."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from bot.ops.backup.layout import Backup, Catalog, human_size
+from playbooks.backups import BackupSettings
 from playbooks.durations import format_duration
 from playbooks.models import Playbook
 from storage.db import session_scope
@@ -19,7 +21,7 @@ from storage.runs import Run
 
 def show(playbook: Playbook, engine: Engine, now: datetime, what: str) -> str:
     catalog = Catalog(Path(playbook.backups.root))
-    return backup_list(catalog, now) if what == "list" else backup_status(playbook, catalog, engine, now)
+    return backup_list(catalog, now) if what == "list" else backup_status(playbook, engine, now)
 
 
 def _age(now: datetime, backup: Backup) -> timedelta:
@@ -37,21 +39,43 @@ def backup_list(catalog: Catalog, now: datetime, limit: int = 30) -> str:
     return "\n".join(lines)
 
 
-def backup_status(playbook: Playbook, catalog: Catalog, engine: Engine, now: datetime) -> str:
-    objectives = playbook.backups.objectives
-    backups = catalog.backups()
-    newest_db = next((b for b in backups if b.kind in ("full", "database")), None)
-    newest_files = next((b for b in backups if b.kind == "full"), None)
+@dataclass(frozen=True)
+class Freshness:
+    """The newest finished backup holding one kind of data, against that data's RPO."""
+
+    data: str  # "database" or "files"
+    last: Backup | None
+    age: timedelta | None
+    rpo: timedelta
+
+    @property
+    def within_rpo(self) -> bool:
+        return self.age is not None and self.age <= self.rpo
+
+
+def freshness(settings: BackupSettings, now: datetime) -> list[Freshness]:
+    """Last success per kind of data, read from the backup folders (a folder with a backup's name is
+    always finished: partial ones are named ``.partial-…``). A ``full`` backup holds both kinds."""
+    backups = Catalog(Path(settings.root)).backups()
+    objectives = settings.objectives
+    result = []
+    for data, kinds, rpo in (("database", ("full", "database"), objectives.database_rpo),
+                             ("files", ("full",), objectives.files_rpo)):
+        last = next((b for b in backups if b.kind in kinds), None)
+        result.append(Freshness(data, last, _age(now, last) if last else None, rpo))
+    return result
+
+
+def backup_status(playbook: Playbook, engine: Engine, now: datetime) -> str:
     lines = ["*Backup status*"]
-    for label, backup, rpo in (("database", newest_db, objectives.database_rpo),
-                               ("files", newest_files, objectives.files_rpo)):
-        if backup is None:
-            lines.append(f"⚠️ {label}: no backup yet (RPO {format_duration(rpo)})")
+    for item in freshness(playbook.backups, now):
+        rpo = format_duration(item.rpo)
+        if item.last is None or item.age is None:
+            lines.append(f"⚠️ {item.data}: no backup yet (RPO {rpo})")
             continue
-        age = _age(now, backup)
-        mark = "✅" if age <= rpo else "⚠️"
-        lines.append(f"{mark} {label}: last success `{backup.id}`, {format_duration(age)} ago "
-                     f"(RPO {format_duration(rpo)}{'' if age <= rpo else ', EXCEEDED'})")
+        mark = "✅" if item.within_rpo else "⚠️"
+        lines.append(f"{mark} {item.data}: last success `{item.last.id}`, {format_duration(item.age)} ago "
+                     f"(RPO {rpo}{'' if item.within_rpo else ', EXCEEDED'})")
     with session_scope(engine) as session:
         test = session.exec(select(Run).where(col(Run.action) == "backup.restore_test")
                             .where(col(Run.status).in_(["succeeded", "failed"])).order_by(col(Run.id).desc())).first()
