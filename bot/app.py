@@ -18,12 +18,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
-from handlers import approvals, backup, guard, incident, ops
+from handlers import alerts, approvals, backup, guard, incident, ops
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
@@ -42,6 +42,7 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     backup.register(app, rt)
     ops.register(app, rt)
     approvals.register(app, rt)
+    alerts.register(app, rt)
     return app
 
 
@@ -83,7 +84,13 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
             if running:
                 running.shutdown(wait=True)
 
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    intake = alerts.AlertIntake(rt)
+
+    async def metrics(_request: Request) -> Response:
+        return PlainTextResponse(intake.metrics(), media_type="text/plain; version=0.0.4")
+
+    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
+              *intake.routes()]
     if handler:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.engine import Engine
 
+from bot.alerts.auth import IntakeSecrets, load_secrets
+from bot.alerts.pump import AlertPump
 from bot.clock import Clock, system_clock
 from bot.executor.docker_runner import DockerRunner
 from bot.executor.executor import Executor, GatewayDirectory
@@ -47,6 +49,8 @@ class Runtime:
     quick_pool: ThreadPoolExecutor
     slow_pool: ThreadPoolExecutor
     run_pool: ThreadPoolExecutor
+    alerts: AlertPump
+    alert_secrets: IntakeSecrets
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -64,12 +68,17 @@ class Runtime:
     def kick_delivery(self) -> None:
         self.slow_pool.submit(self._safely, self.delivery.deliver_due)
 
+    def kick_alerts(self) -> None:
+        """Alert work (channels, summary edits, delivery) after a stored alert, off the request path."""
+        self.alerts.kick(self.slow_pool)
+
     def tick(self) -> None:
         """One scheduler pass: owed channels, due timers, runs and schedules, queued Slack calls."""
         for incident_id in self.provisioner.claim_due():
             self._safely(self.provisioner.provision, incident_id)
         self._safely(self.timers.run_due)
         self._safely(self.executor.tick)
+        self._safely(self.alerts.run)
         self._safely(self.delivery.deliver_due)
         self._safely(self.delivery.prune_sent)
 
@@ -115,10 +124,13 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     deps = WorkerDeps(engine=engine, playbook=playbook, clock=clock, directory=GatewayDirectory(gateway),
                       redact=redact, kick_delivery=kick_delivery, docker=docker)
     executor = Executor(engine, playbook, clock, gateway, RunWorker(deps, run_pool), kick_delivery, redact)
+    provisioner = Provisioner(engine, gateway, playbook, clock, delivery)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, delivery=delivery,
-        provisioner=Provisioner(engine, gateway, playbook, clock, delivery),
+        provisioner=provisioner,
         timers=IncidentTimers(engine, gateway, playbook, clock), executor=executor,
         quick_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db"),
         slow_pool=slow_pool, run_pool=run_pool,
+        alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
+        alert_secrets=load_secrets(playbook.alerts),
     )

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from playbooks.actions import Action, ParameterError, Schedule, resolve_parameters
+from playbooks.alerts import AlertSettings
 from playbooks.backups import BackupSettings
 from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
@@ -155,6 +156,7 @@ class Playbook(PackModel):
     actions: dict[str, Action] = {}
     schedules: dict[str, Schedule] = {}
     backups: BackupSettings = BackupSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("severities", mode="before")
     @classmethod

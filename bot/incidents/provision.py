@@ -117,7 +117,8 @@ class Provisioner:
             outbox.post(session, now, self._playbook.settings.incidents_channel,
                                    views.announcement(self._playbook, row), incident_id=row.id,
                                    purpose="announcement")
-            if not row.response_url:  # declared from the modal: no response URL, so tell them by DM
+            # declared from the modal (no response URL): tell them by DM; the bot (alerts) needs no word
+            if not row.response_url and row.declared_by != service.BOT:
                 outbox.post(session, now, row.declared_by, _ready_text(row), incident_id=row.id, purpose="ready")
         incident.channel_id, incident.channel_name = channel_id, name
 
@@ -128,7 +129,8 @@ class Provisioner:
             roles = queries.roles(session, incident.id)
             ticks = queries.ticks(session, incident.id)
             commander = roles.get("incident_commander")
-        members = list(dict.fromkeys([incident.declared_by, *who.users, *roles.values()]))
+        declarer = [] if incident.declared_by == service.BOT else [incident.declared_by]  # alerts declare as the bot
+        members = list(dict.fromkeys([*declarer, *who.users, *roles.values()]))
         channel = incident.channel_id
         assert channel is not None
         brief = {"channel": channel, "text": views.brief_fallback(self._playbook, incident),

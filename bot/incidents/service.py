@@ -223,6 +223,19 @@ def resolve(ctx: Ctx, incident: Incident, summary: str, by: str) -> str:
     return "Resolved. `/incident postmortem` drafts the post-mortem."
 
 
+def reopen(ctx: Ctx, incident: Incident, reason: str, by: str) -> str:
+    """Open a resolved incident again (an alert re-fired soon after): timers are planned anew and
+    levels already notified are not notified twice."""
+    if incident.status == "open":
+        return f"{incident.ref} is already open."
+    incident.status, incident.resolved_at, incident.resolved_by = "open", None, None
+    _plan_timers(ctx, incident)
+    record(ctx, incident, by, "reopened", f"Reopened: {reason}")
+    _announce(ctx, incident, f":leftwards_arrow_with_hook: Reopened: {reason}", purpose="reopened")
+    _refresh_channel(ctx, incident, topic=True)
+    return f"{incident.ref} reopened."
+
+
 def draft_postmortem(ctx: Ctx, incident: Incident, by: str) -> Postmortem:
     text = views.postmortem_text(ctx.playbook, incident, ctx.now, queries.timeline(ctx.session, incident.id),
                                  queries.roles(ctx.session, incident.id),

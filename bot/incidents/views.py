@@ -38,6 +38,11 @@ STATUSES = ("Investigating", "Identified", "Mitigating", "Monitoring", "Resolved
 SECTION_LIMIT = 2900
 
 
+def person(user: str) -> str:
+    """A mention, or the bot's own name for what it did itself (incidents opened by alerts)."""
+    return "opsbot (from alerts)" if user == "opsbot" else f"<@{user}>"
+
+
 def _dicts(blocks: list[Block]) -> list[dict]:
     return [b.to_dict() for b in blocks]
 
@@ -77,7 +82,7 @@ def brief_blocks(playbook: Playbook, incident: Incident, roles: dict[str, str],
                                              + (f"\n{incident.description}" if incident.description else ""))),
         ContextBlock(elements=[MarkdownTextObject(
             text=f"*{severity.key}:* {severity.definition} · respond within {format_duration(severity.response_time)}"
-            f" · declared by <@{incident.declared_by}> at {local(playbook, incident.declared_at)}"
+            f" · declared by {person(incident.declared_by)} at {local(playbook, incident.declared_at)}"
             f" · status: *{'open' if open_ else 'resolved'}* · phase: *{phase.name}*")]),
         DividerBlock(),
         SectionBlock(text=MarkdownTextObject(text="*Roles*")),
@@ -116,7 +121,7 @@ def _who(author: str) -> str:
 
 def announcement(playbook: Playbook, incident: Incident) -> str:
     severity = playbook.severity(incident.severity)
-    return (f":rotating_light: {incident.ref} *{severity.label}* declared by <@{incident.declared_by}>: "
+    return (f":rotating_light: {incident.ref} *{severity.label}* declared by {person(incident.declared_by)}: "
             f"{incident.title}. Join <#{incident.channel_id}>.")
 
 

@@ -1,0 +1,1 @@
+"""Monitoring alerts → incidents: payload models, grouping rules, Block Kit rendering, the pump."""

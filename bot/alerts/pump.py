@@ -1,0 +1,144 @@
+"""Background work for alerts, off the webhook's request path: provision the channels of incidents
+that alerts opened, post or edit each due group message (triage message, incident alert summary,
+all-resolved prompt), then deliver the outbox. Run after each stored notification (coalesced: at
+most one run queued behind the one running) and on every scheduler tick."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+
+from bot.alerts import views
+from bot.alerts.views import GroupState
+from bot.clock import Clock
+from bot.incidents.provision import Provisioner
+from bot.slack import outbox
+from playbooks.models import Playbook
+from storage.alerts import Alert, AlertGroup
+from storage.db import session_scope
+from storage.models import Incident, OutboundMessage
+
+log = structlog.get_logger(__name__)
+BATCH = 200
+
+
+class AlertPump:
+    def __init__(self, engine: Engine, playbook: Playbook, clock: Clock, provisioner: Provisioner,
+                 deliver: Callable[[], object]) -> None:
+        self._engine = engine
+        self._playbook = playbook
+        self._clock = clock
+        self._provisioner = provisioner
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._running = threading.RLock()  # one run at a time (kicks and the scheduler tick)
+        self._queued = False
+
+    def kick(self, pool: Executor) -> None:
+        """Queue a run unless one is already waiting: a storm of webhooks costs a few runs, not one each."""
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        pool.submit(self._run_queued)
+
+    def _run_queued(self) -> None:
+        with self._running:
+            with self._lock:
+                self._queued = False
+            try:
+                self.run()
+            except Exception:  # retried on the next kick or tick
+                log.exception("alert_pump_failed")
+
+    def run(self) -> None:
+        with self._running:
+            self._run()
+
+    def _run(self) -> None:
+        for incident_id in self._provisioner.claim_due():
+            self._provisioner.provision(incident_id)
+        while self.flush_due() == BATCH:
+            pass
+        self._deliver()
+
+    def flush_due(self) -> int:
+        """Render every group whose message is due; each claimed by compare-and-set on its due time."""
+        now = self._clock()
+        with Session(self._engine) as session:
+            due = session.exec(select(AlertGroup.id, AlertGroup.summary_due_at)
+                               .where(col(AlertGroup.summary_due_at) <= now)
+                               .order_by(col(AlertGroup.summary_due_at)).limit(BATCH)).all()
+        done = 0
+        for group_id, due_at in due:
+            with session_scope(self._engine) as session:
+                if self._render(session, group_id, due_at, now):
+                    done += 1
+        return len(due) if done == len(due) else done
+
+    def _render(self, session: Session, group_id: int, due_at: datetime, now: datetime) -> bool:
+        group = session.get(AlertGroup, group_id)
+        if group is None:
+            return False
+        incident = session.get(Incident, group.incident_id) if group.incident_id else None
+        if incident is not None and incident.channel_id is None:
+            return False  # the channel is not there yet: stays due until provisioning made it
+        claimed = session.exec(update(AlertGroup)  # type: ignore[call-overload]
+                               .where(col(AlertGroup.id) == group_id)
+                               .where(col(AlertGroup.summary_due_at) == due_at)
+                               .values(summary_due_at=None, summary_sent_at=now))
+        if claimed.rowcount != 1:
+            return False
+        session.refresh(group)
+        state = _state(session, group)
+        if incident is not None:
+            self._summary(session, group, incident, state, now)
+        else:
+            self._triage(session, group, state, now)
+        return True
+
+    def _summary(self, session: Session, group: AlertGroup, incident: Incident, state: GroupState,
+                 now: datetime) -> None:
+        assert incident.channel_id is not None
+        text = views.summary_text(state)
+        blocks = views.summary_blocks(state, incident)
+        self._show(session, group, incident.channel_id, text, blocks, now, incident_id=incident.id,
+                   purpose="alert_summary")
+        if group.status == "resolved" and group.prompted_at is None and incident.status == "open":
+            outbox.post(session, now, incident.channel_id, views.resolve_prompt_text(group),
+                        views.resolve_prompt_blocks(group, incident), incident_id=incident.id,
+                        purpose="alert_resolve_prompt")
+            group.prompted_at = now
+
+    def _triage(self, session: Session, group: AlertGroup, state: GroupState, now: datetime) -> None:
+        if group.source == "slack":
+            return  # the offer under the integration's message is all it gets
+        text = views.summary_text(state)
+        self._show(session, group, self._playbook.alerts.channel, text,
+                   views.triage_blocks(state, self._playbook), now, incident_id=None, purpose="alert_triage")
+
+    def _show(self, session: Session, group: AlertGroup, channel: str, text: str, blocks: list[dict],
+              now: datetime, *, incident_id: int | None, purpose: str) -> None:
+        anchor = session.get(OutboundMessage, group.message_id) if group.message_id else None
+        if anchor is None:
+            row = outbox.post(session, now, channel, text, blocks, incident_id=incident_id,
+                              purpose=purpose)
+            session.flush()
+            group.message_id = row.id
+        else:
+            outbox.edit(session, now, anchor, text, blocks, purpose=purpose)
+
+
+def _state(session: Session, group: AlertGroup) -> GroupState:
+    firing = list(session.exec(select(Alert).where(Alert.group_id == group.id, Alert.status == "firing")
+                               .order_by(col(Alert.starts_at).desc(), col(Alert.id)).limit(views.SHOWN)).all())
+    counts = dict(session.exec(select(Alert.status, func.count()).where(Alert.group_id == group.id)  # type: ignore[call-overload]
+                               .group_by(Alert.status)).all())
+    return GroupState(group, firing, counts.get("firing", 0), counts.get("resolved", 0))

@@ -1,0 +1,304 @@
+"""The rules that turn alerts into incidents the way a good on-call engineer would: one incident
+per problem (an alert group), not one per alert.
+
+- Alerts are stored per (group, fingerprint, start time); a re-fire is a new row.
+- A repeat of an unchanged notification moves the group's last-seen time and nothing else.
+- A firing group at or above the playbook's ``declare_at`` opens an incident through the incident
+  service (channels are provisioned as for any incident); below it, a triage message with
+  Declare / Acknowledge / Silence buttons is posted in the alerts channel.
+- Later alerts attach to the group's open incident: its alert summary message is marked due for
+  an edit, at most once per ``summary_every`` (``bot.alerts.pump`` does the edit).
+- When every alert of the group has resolved, the incident is asked "resolve?" (or resolved, where
+  the playbook allows it and the group is small). A re-fire within ``reopen_within`` of the
+  incident's resolution reopens it; later, it is a new problem.
+
+Everything here runs inside the caller's transaction and only enqueues Slack calls (rule 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from bot.alerts import maintenance, views
+from bot.alerts.models import AlertBatch, IncomingAlert
+from bot.incidents import service as incidents
+from bot.incidents.service import BOT, Ctx, DeclareRequest, IncidentError
+from bot.slack import outbox
+from playbooks.alerts import AlertSettings
+from storage.alerts import Alert, AlertGroup
+from storage.models import Incident, OutboundMessage
+
+SEVERITY_ORDER = ("P0", "P1", "P2", "P3")
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What one notification did."""
+
+    group_id: int
+    stored: int  # alerts seen for the first time
+    changed: int  # alerts whose state changed
+    repeat: bool  # an unchanged repeat: only last-seen moved
+    incident_id: int | None
+    opened: bool  # an incident was opened or reopened: its channel is owed
+
+
+def key_hash(group_key: str) -> str:
+    return hashlib.sha256(group_key.encode()).hexdigest()
+
+
+def higher(a: str, b: str) -> str:
+    """The more severe of two P-levels (P0 is the most severe)."""
+    return a if SEVERITY_ORDER.index(a) <= SEVERITY_ORDER.index(b) else b
+
+
+def map_severity(settings: AlertSettings, labels: dict[str, str]) -> str:
+    value = labels.get(settings.severity_label, "").lower()
+    return settings.severities.get(value, settings.default_severity)
+
+
+def find_group(ctx: Ctx, source: str, group_key: str) -> AlertGroup | None:
+    return ctx.session.exec(select(AlertGroup).where(AlertGroup.source == source,
+                                                     AlertGroup.key_hash == key_hash(group_key))).first()
+
+
+def ingest(ctx: Ctx, batch: AlertBatch) -> Intake:
+    group = find_group(ctx, batch.source, batch.group_key)
+    digest = batch.digest
+    if group is not None and group.payload_hash == digest:
+        ctx.session.exec(update(AlertGroup).where(col(AlertGroup.id) == group.id)  # type: ignore[call-overload]
+                         .values(last_seen=ctx.now))
+        return Intake(group.id or 0, 0, 0, True, group.incident_id, False)
+    if group is None:
+        group = _new_group(ctx, batch)
+    group.payload_hash, group.last_seen, group.truncated = digest, ctx.now, batch.truncated
+    group.link = batch.link or group.link
+    stored, changed = _store_alerts(ctx, group, batch.alerts)
+    if batch.acknowledge and group.triage == "pending":
+        group.triage, group.triage_by = "acknowledged", batch.source
+        _mark_summary_due(ctx, group)
+    firing = _firing_count(ctx, group)
+    opened = False
+    if firing and (stored or changed or group.status == "resolved"):
+        opened = _on_firing(ctx, group)
+    elif not firing and group.status == "firing" and (stored or changed):
+        _on_all_resolved(ctx, group)
+    return Intake(group.id or 0, stored, changed, False, group.incident_id, opened)
+
+
+def _new_group(ctx: Ctx, batch: AlertBatch) -> AlertGroup:
+    services = {a.labels.get(ctx.playbook.alerts.service_label) for a in batch.alerts} - {None}
+    group = AlertGroup(source=batch.source, key_hash=key_hash(batch.group_key), group_key=batch.group_key,
+                       title=batch.title or batch.group_key[:200], severity=SEVERITY_ORDER[-1],  # raised by its alerts
+                       service=next(iter(services)) if len(services) == 1 else None,
+                       first_seen=ctx.now, last_seen=ctx.now)
+    ctx.session.add(group)
+    ctx.session.flush()
+    return group
+
+
+def _store_alerts(ctx: Ctx, group: AlertGroup, alerts: tuple[IncomingAlert, ...]) -> tuple[int, int]:
+    """Insert new alerts and move known ones to their new state, in one query and one batch."""
+    settings = ctx.playbook.alerts
+    fingerprints = {a.fingerprint for a in alerts}
+    known: dict[str, list[Alert]] = {}
+    if fingerprints:
+        rows = ctx.session.exec(select(Alert).where(Alert.group_id == group.id,
+                                                    col(Alert.fingerprint).in_(fingerprints))).all()
+        for row in sorted(rows, key=lambda r: r.starts_at):
+            known.setdefault(row.fingerprint, []).append(row)
+    stored = changed = 0
+    for incoming in alerts:
+        severity = map_severity(settings, incoming.labels)
+        row = _match(known.get(incoming.fingerprint, []), incoming)
+        if row is None:
+            if incoming.status == "resolved" and incoming.starts_at is None:
+                continue  # an events "resolve" for an alert that is not firing: nothing to resolve
+            row = Alert(group_id=group.id or 0, fingerprint=incoming.fingerprint,
+                        starts_at=incoming.starts_at or ctx.now, ends_at=incoming.ends_at, status=incoming.status,
+                        name=incoming.name[:200], summary=incoming.summary[:2000], severity=severity,
+                        labels=json.dumps(incoming.labels), annotations=json.dumps(incoming.annotations),
+                        url=incoming.url, first_seen=ctx.now, last_seen=ctx.now)
+            ctx.session.add(row)
+            known.setdefault(incoming.fingerprint, []).append(row)
+            stored += 1
+            if incoming.status == "firing":
+                group.severity = higher(group.severity, severity)
+            continue
+        row.last_seen = ctx.now
+        if row.status != incoming.status:
+            row.status = incoming.status
+            row.ends_at = incoming.ends_at or (ctx.now if incoming.status == "resolved" else None)
+            changed += 1
+        if incoming.status == "firing":
+            group.severity = higher(group.severity, severity)
+    ctx.session.flush()
+    return stored, changed
+
+
+def _match(rows: list[Alert], incoming: IncomingAlert) -> Alert | None:
+    """The stored firing of this alert: same start time; for events (no start time), the latest."""
+    if incoming.starts_at is None:
+        latest = rows[-1] if rows else None
+        return latest if latest is not None and latest.status == "firing" else None
+    return next((r for r in rows if r.starts_at == incoming.starts_at), None)
+
+
+def _firing_count(ctx: Ctx, group: AlertGroup) -> int:
+    return ctx.session.exec(select(func.count()).select_from(Alert).where(  # type: ignore[call-overload]
+        Alert.group_id == group.id, Alert.status == "firing")).one()
+
+
+def _incident(ctx: Ctx, group: AlertGroup) -> Incident | None:
+    return ctx.session.get(Incident, group.incident_id) if group.incident_id else None
+
+
+def _on_firing(ctx: Ctx, group: AlertGroup) -> bool:
+    """New or changed firing alerts: attach, reopen, open an incident, or triage. True when an
+    incident was opened or reopened."""
+    settings = ctx.playbook.alerts
+    resolved_at = group.resolved_at if group.status == "resolved" else None
+    group.status, group.resolved_at, group.prompted_at = "firing", None, None
+    incident = _incident(ctx, group)
+    if incident is not None and incident.status == "open":
+        if resolved_at:
+            incidents.record(ctx, incident, BOT, "alerts", "Alerts of the group are firing again")
+        _mark_summary_due(ctx, group)
+        return False
+    if incident is not None and incident.resolved_at and ctx.now - incident.resolved_at <= settings.reopen_within:
+        incidents.reopen(ctx, incident, f"alerts of {group.title} fired again", BOT)
+        incident.provision_due_at = ctx.now if incident.brief_ts is None else None
+        _mark_summary_due(ctx, group)
+        return True
+    if incident is not None:  # resolved long ago: this is a new problem
+        group.incident_id, group.message_id, group.triage = None, None, "none"
+    if SEVERITY_ORDER.index(group.severity) <= SEVERITY_ORDER.index(settings.declare_at) \
+            and not maintenance.under_maintenance(ctx.session, group.service, ctx.now):
+        open_incident(ctx, group, BOT)
+        return True
+    _triage(ctx, group, resolved_at)
+    return False
+
+
+def _triage(ctx: Ctx, group: AlertGroup, resolved_at: datetime | None) -> None:
+    """A triage message for a new problem below the threshold; later alerts edit it. A re-fire long
+    after the group resolved is a new problem with a new message, unless someone silenced it."""
+    window: timedelta = ctx.playbook.alerts.reopen_within
+    stale = resolved_at is not None and ctx.now - resolved_at > window
+    silenced = group.triage == "silenced" and group.silenced_until is not None and group.silenced_until > ctx.now
+    if group.message_id is None or (stale and not silenced):
+        group.triage, group.triage_by, group.message_id = "pending", None, None
+        group.summary_due_at = ctx.now
+        return
+    _mark_summary_due(ctx, group)
+
+
+def open_incident(ctx: Ctx, group: AlertGroup, by: str) -> Incident:
+    """Declare the group's incident through the incident service; its channel is provisioned by the
+    pump right away (``provision_due_at`` now), its alert summary posted once the channel exists."""
+    if group.incident_id is not None:
+        existing = _incident(ctx, group)
+        if existing is not None and existing.status == "open":
+            raise IncidentError(f"This alert group is already {existing.ref}.")
+    firing = ctx.session.exec(select(Alert).where(Alert.group_id == group.id, Alert.status == "firing")
+                              .limit(5)).all()
+    description = "\n".join(f"• {a.name}: {a.summary}".rstrip(": ") for a in firing)
+    incident, _ = incidents.declare(ctx, DeclareRequest(
+        severity=group.severity, title=f"[{group.source}] {group.title}"[:150], declared_by=by,
+        description=description[:2900], request_key=f"alerts:{group.id}:{group.episode}",
+        source_channel_id=group.thread_channel))
+    incident.provision_due_at = ctx.now
+    incidents.record(ctx, incident, by, "alerts", f"Opened from {group.source} alert group {group.title}")
+    if group.message_id is not None:  # the triage message says where the problem went
+        anchor = ctx.session.get(OutboundMessage, group.message_id)
+        if anchor is not None:
+            text = views.declared_text(group, incident, by)
+            outbox.edit(ctx.session, ctx.now, anchor, text, views.note_blocks(text), purpose="alert_triage")
+    group.incident_id, group.episode, group.triage, group.triage_by = incident.id, group.episode + 1, "declared", by
+    group.message_id, group.prompted_at = None, None
+    group.summary_due_at = ctx.now
+    return incident
+
+
+def _on_all_resolved(ctx: Ctx, group: AlertGroup) -> None:
+    settings = ctx.playbook.alerts
+    group.status, group.resolved_at = "resolved", ctx.now
+    group.summary_due_at = ctx.now  # the all-clear is news: not held back by the debounce (once per episode)
+    incident = _incident(ctx, group)
+    if incident is None or incident.status != "open":
+        return
+    incidents.record(ctx, incident, BOT, "alerts", f"All alerts of {group.title} resolved")
+    total = ctx.session.exec(select(func.count()).select_from(Alert).where(  # type: ignore[call-overload]
+        Alert.group_id == group.id, Alert.first_seen >= incident.declared_at)).one()
+    small = group.truncated == 0 and total <= settings.auto_resolve_max_alerts
+    if settings.auto_resolve and small:
+        incidents.resolve(ctx, incident, "All alerts resolved (resolved automatically, as the playbook says)", BOT)
+        group.prompted_at = ctx.now
+
+
+def _mark_summary_due(ctx: Ctx, group: AlertGroup) -> None:
+    """Debounce: the next edit is due one interval after the last one, and a due edit stays due."""
+    if group.summary_due_at is not None:
+        return
+    every = ctx.playbook.alerts.summary_every
+    group.summary_due_at = max(ctx.now, group.summary_sent_at + every) if group.summary_sent_at else ctx.now
+
+
+# -- triage buttons -------------------------------------------------------------------------------
+
+def declare(ctx: Ctx, group: AlertGroup, by: str) -> tuple[Incident, str]:
+    if group.triage == "declared" and group.incident_id:
+        incident = _incident(ctx, group)
+        if incident is not None and incident.status == "open":
+            return incident, f"Already declared as {incident.ref}."
+    incident = open_incident(ctx, group, by)
+    return incident, f"Declared {incident.ref}; its channel is being set up."
+
+
+def acknowledge(ctx: Ctx, group: AlertGroup, by: str) -> str:
+    if group.triage == "declared":
+        return "This alert group is already an incident."
+    if group.triage == "acknowledged":
+        return f"Already acknowledged by {views.who(group.triage_by)}."
+    group.triage, group.triage_by = "acknowledged", by
+    group.summary_due_at = ctx.now
+    return "Acknowledged; the alerts stay in this thread's message."
+
+
+def silence(ctx: Ctx, group: AlertGroup, by: str) -> str:
+    if group.triage == "declared":
+        return "This alert group is already an incident."
+    group.triage, group.triage_by = "silenced", by
+    group.silenced_until = ctx.now + ctx.playbook.alerts.silence_for
+    group.summary_due_at = ctx.now
+    return f"Silenced until {views.stamp(ctx.playbook, group.silenced_until)}: no new triage message until then."
+
+
+# -- Slack alert integrations -----------------------------------------------------------------------
+
+def slack_message(ctx: Ctx, channel_id: str, ts: str, text: str) -> bool:
+    """A message of an alert integration in a listened channel: a group of one alert, with a
+    "Declare incident" button in its thread. False when this message was seen already (retries)."""
+    key = f"{channel_id}:{ts}"
+    if find_group(ctx, "slack", key) is not None:
+        return False
+    first_line = next((line for line in text.splitlines() if line.strip()), "Alert")
+    group = AlertGroup(source="slack", key_hash=key_hash(key), group_key=key, title=first_line.strip()[:150],
+                       severity=ctx.playbook.alerts.listen_severity, thread_channel=channel_id, thread_ts=ts,
+                       triage="pending", first_seen=ctx.now, last_seen=ctx.now)
+    ctx.session.add(group)
+    ctx.session.flush()
+    ctx.session.add(Alert(group_id=group.id or 0, fingerprint=ts, starts_at=ctx.now, status="firing",
+                          name=group.title, summary=text[:2000], severity=group.severity,
+                          first_seen=ctx.now, last_seen=ctx.now))
+    row = outbox.post(ctx.session, ctx.now, channel_id, views.SLACK_OFFER, views.slack_offer_blocks(group),
+                      thread_ts=ts, purpose="alert_offer")
+    ctx.session.flush()
+    group.message_id = row.id
+    return True
