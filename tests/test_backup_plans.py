@@ -147,3 +147,24 @@ def test_the_password_is_in_no_title_and_no_argv(postgres_server: PostgresServer
     with pytest.raises(StepFailed) as failed:
         run(plan, tmp_path)
     assert secret not in str(failed.value)
+
+
+def test_prune_dry_run_lists_and_deletes_nothing_then_prune_deletes_exactly_that(tmp_path: Path) -> None:
+    from bot.ops.backup.plans import prune_plan
+    from playbooks.backups import Retention
+
+    root, secondary = tmp_path / "backups", tmp_path / "secondary"
+    ids = [f"202611{d:02d}T020000Z-full" for d in range(1, 11)]
+    for backup_id in ids:
+        (root / backup_id).mkdir(parents=True)
+        (secondary / backup_id).mkdir(parents=True)
+    (root / ".partial-20261111T020000Z-full").mkdir()  # a run that died
+    settings = BackupSettings(root=str(root), secondary=str(secondary), retention=Retention(daily=3, weekly=0,
+                                                                                             monthly=1))
+    listed = run(prune_plan(settings, dry_run=True), tmp_path).produced
+    assert listed["to prune"] == ", ".join(reversed(ids[:7])) and listed["kept"] == "3"
+    assert len(list(root.iterdir())) == 11  # nothing deleted
+    assert len(prune_plan(settings, dry_run=True).steps) == 1
+    run(prune_plan(settings, dry_run=False), tmp_path)
+    assert sorted(p.name for p in root.iterdir()) == ids[7:]
+    assert sorted(p.name for p in secondary.iterdir()) == ids[7:]

@@ -39,6 +39,23 @@ def test_retention_over_a_simulated_year_of_backups_every_six_hours() -> None:
     assert kept == daily + weekly + monthly
 
 
+def test_each_kind_is_its_own_series_so_nightly_full_backups_survive_six_hourly_ones(tmp_path: Path) -> None:
+    from bot.ops.backup.layout import Backup
+    from bot.ops.backup.retention import to_forget
+
+    days = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n) for n in range(31 + 28 + 31)]  # Jan 1-Mar 31
+    backups = [Backup(f"{day + timedelta(hours=2):%Y%m%dT%H%M%SZ}-full", tmp_path) for day in days]
+    backups += [Backup(f"{day + timedelta(hours=h):%Y%m%dT%H%M%SZ}-database", tmp_path)
+                for day in days for h in (0, 6, 12, 18)]
+    forgotten = {b.id for b in to_forget(backups, Retention(daily=7, weekly=4, monthly=3))}
+    kept = sorted((b.id for b in backups if b.id not in forgotten), reverse=True)
+    # per kind: the last 7 days; ISO weeks 12 and 11 (Sundays Mar 22 and 15: weeks 14 and 13 are
+    # already filled by Mar 31 and Mar 29); months Feb and Jan (their last days). 11 of each.
+    days_kept = ["0331", "0330", "0329", "0328", "0327", "0326", "0325", "0322", "0315", "0228", "0131"]
+    assert kept == sorted([f"2026{d}T020000Z-full" for d in days_kept]
+                          + [f"2026{d}T180000Z-database" for d in days_kept], reverse=True)
+
+
 def test_one_backup_fills_several_buckets_and_sparse_periods_count_only_when_present() -> None:
     times = [datetime(2026, 3, 1, 2, tzinfo=UTC), datetime(2026, 1, 15, 2, tzinfo=UTC)]
     decisions = apply_policy(times, Retention(daily=7, weekly=4, monthly=3))

@@ -97,8 +97,7 @@ def backup_plan(settings: BackupSettings, *, now: datetime, kind: Kind = "full",
         ctx.produce("offsite copy", str(path))
 
     def forget_listing(ctx: StepContext) -> None:
-        decisions = retention.apply_policy([b.created_at for b in catalog.backups()], settings.retention)
-        extra = sum(1 for d in decisions if not d.keep)
+        extra = len(retention.to_forget(catalog.backups(), settings.retention))
         if extra:
             ctx.produce("retention", f"{extra} backup(s) beyond the policy; /backup prune deletes them")
 
@@ -145,10 +144,9 @@ def prune_plan(settings: BackupSettings, *, dry_run: bool) -> Plan:
     state = _Pruning()
 
     def decide(ctx: StepContext) -> None:
-        backups = {b.created_at: b for b in catalog.backups()}
-        decisions = retention.apply_policy(list(backups), policy)
-        state.forget = [backups[d.when] for d in decisions if not d.keep]
-        kept = sum(1 for d in decisions if d.keep)
+        backups = catalog.backups()
+        state.forget = retention.to_forget(backups, policy)
+        kept = len(backups) - len(state.forget)
         ctx.produce("kept", str(kept))
         ctx.produce("to prune" if dry_run else "pruned", ", ".join(b.id for b in state.forget) or "none")
 
@@ -161,7 +159,8 @@ def prune_plan(settings: BackupSettings, *, dry_run: bool) -> Plan:
         for leftover in catalog.leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
 
-    rule = f"keep {policy.daily} daily, {policy.weekly} weekly, {policy.monthly} monthly (restic's semantics)"
+    rule = (f"keep {policy.daily} daily, {policy.weekly} weekly, {policy.monthly} monthly of each kind "
+            "(restic's semantics)")
     steps = [Step(f"decide which backups in {catalog.root} to keep: {rule}", decide)]
     if not dry_run:
         steps.append(Step("delete the others (and their secondary copies, and unfinished leftovers)", delete))
