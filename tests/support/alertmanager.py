@@ -64,7 +64,7 @@ class Alertmanager:
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
             "route": {"receiver": "bot", "group_by": ["alertname", "service"], "group_wait": "1s",
-                      "group_interval": "2s", "repeat_interval": "1h"},
+                      "group_interval": "2s", "repeat_interval": "4s"},
             "receivers": [{"name": "bot", "webhook_configs": [{
                 "url": webhook_url, "send_resolved": True, "max_alerts": 0,
                 "http_config": {"authorization": {"type": "Bearer", "credentials": token}}}]}],
