@@ -168,3 +168,40 @@ def test_prune_dry_run_lists_and_deletes_nothing_then_prune_deletes_exactly_that
     run(prune_plan(settings, dry_run=False), tmp_path)
     assert sorted(p.name for p in root.iterdir()) == ids[7:]
     assert sorted(p.name for p in secondary.iterdir()) == ids[7:]
+
+
+def test_restore_test_hashes_rows_by_record_falling_back_to_text_and_finds_them_identical(
+        postgres_server: PostgresServer, source: str, tmp_path: Path) -> None:
+    from bot.ops.backup.restore_test import restore_test_plan
+
+    with psycopg.connect(postgres_server.conninfo(source), autocommit=True) as db:
+        db.execute("CREATE TABLE audit (id int PRIMARY KEY, body json)")  # json has no hash function
+        db.execute("INSERT INTO audit SELECT g, json_build_object('n', g) FROM generate_series(1, 50) g")
+    settings = settings_for(postgres_server, source, tmp_path)
+    made = run(backup_plan(settings, now=NOW, kind="database"), tmp_path)
+    tables = Catalog(Path(settings.root)).find(made.produced["backup"]).manifest().tables
+    assert {name: stats.method for name, stats in tables.items()} == {
+        "public.audit": "text", "public.orders": "record", "public.users": "record"}
+    tested = run(restore_test_plan(settings), tmp_path)
+    assert tested.produced["result"] == "identical: 3 tables, 1250 rows, contents checksummed"
+    assert f"{source}_scratch" not in databases(postgres_server)  # dropped afterwards
+
+
+def test_restore_test_fails_when_the_restored_contents_differ_from_the_dump_time_record(
+        postgres_server: PostgresServer, source: str, tmp_path: Path) -> None:
+    import json
+
+    from bot.ops.backup.restore_test import restore_test_plan
+
+    settings = settings_for(postgres_server, source, tmp_path)
+    backup = Catalog(Path(settings.root)).find(run(backup_plan(settings, now=NOW, kind="database"),
+                                                   tmp_path).produced["backup"])
+    manifest = json.loads((backup.path / "manifest.json").read_text())
+    manifest["tables"]["public.orders"]["checksum"] = "12345"
+    manifest["tables"]["public.users"]["rows"] = 301
+    (backup.path / "manifest.json").write_text(json.dumps(manifest))
+    (backup.path / "checksums.txt").unlink()
+    write_checksums(backup.path)
+    with pytest.raises(StepFailed, match=r"public.orders: contents differ; public.users: 301 rows at dump time, 300"):
+        run(restore_test_plan(settings), tmp_path)
+    assert f"{source}_scratch" not in databases(postgres_server)
