@@ -53,6 +53,16 @@ def test_each_firing_runs_once_across_restart_and_replicas(tmp_path: Path, datab
         assert fired == ["09:30", "09:31"]
 
 
+def test_a_failed_scheduled_run_notifies_the_operations_channel(tmp_path: Path) -> None:
+    pack = demo_pack(tmp_path / "pack", schedules="hang:\n  action: demo.hang\n  cron: '* * * * *'\n")
+    with running_bot(tmp_path, f"sqlite:///{tmp_path}/o.db", FakeClock(), playbooks=pack) as bot:
+        bot.tick()
+        [hung] = runs(bot)
+        wait_status(bot, hung.id, "failed")
+        bot.settle()
+        assert any(t.startswith("<!here> ❌ `demo.hang`") and "timeout" in t for t in bot.texts("C0PLATFORM"))
+
+
 def test_several_missed_firings_run_once(tmp_path: Path) -> None:
     clock = FakeClock()
     pack = demo_pack(tmp_path / "pack", schedules=EVERY_MINUTE)

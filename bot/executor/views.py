@@ -115,7 +115,10 @@ def summary(run: Run) -> tuple[str, list[dict]]:
 
 
 def failure_notice(run: Run) -> tuple[str, list[dict]]:
+    """Loud for scheduled runs (nobody is watching their thread): it notifies the channel."""
     text = f"❌ `{run.action}` run #{run.id} {run.status}: {run.outcome or 'see the run thread'}"
+    if run.source == "schedule":
+        text = f"<!here> {text}"
     requested = f"Requested by {who(run.requested_by)} in <#{run.requested_in}>."
     return text, _dicts([
         SectionBlock(text=MarkdownTextObject(text=_cut(f"*{text}*"))),
