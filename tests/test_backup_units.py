@@ -95,9 +95,8 @@ def _crafted(path: Path, members: list[tuple[str, str, str]]) -> Path:
     ("../escaped.txt", "file", "x"),
     ("/tmp/opsbot-absolute-escape.txt", "file", "x"),
     ("app/../../escaped.txt", "file", "x"),
-    ("app/link", "symlink", "/etc/passwd"),
-    ("app/link", "symlink", "../../outside"),
     ("app/hard", "hardlink", "../outside"),
+    ("../link", "symlink", "app/ok.txt"),
 ])
 def test_a_crafted_archive_extracts_nothing_at_all(tmp_path: Path, evil: tuple[str, str, str]) -> None:
     archive = _crafted(tmp_path / "evil.tar.gz", [("app/ok.txt", "file", "fine"), evil])
@@ -106,6 +105,45 @@ def test_a_crafted_archive_extracts_nothing_at_all(tmp_path: Path, evil: tuple[s
         extract_safely(archive, target)
     assert list(target.rglob("*")) == []  # not even the harmless member
     assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/opsbot-absolute-escape.txt").exists()
+
+
+@pytest.mark.parametrize("link", ["/etc", "../../outside", "../.."])
+def test_symbolic_links_out_of_the_target_are_not_created_and_nothing_lands_outside(
+        tmp_path: Path, link: str) -> None:
+    archive = _crafted(tmp_path / "links.tar.gz", [
+        ("app/ok.txt", "file", "fine"), ("app/link", "symlink", link),
+        ("app/link/planted.txt", "file", "written through the link?"),  # must not go through it
+    ])
+    target = tmp_path / "deep" / "target"
+    done = extract_safely(archive, target)
+    assert done.skipped_links == (f"app/link → {link}",)
+    assert (target / "app" / "ok.txt").read_text() == "fine" and not (target / "app" / "link").is_symlink()
+    inside = {p.resolve() for p in target.rglob("*")}
+    assert all(target.resolve() in p.parents for p in inside)
+    assert not Path("/etc/planted.txt").exists() and not (tmp_path / "outside").exists()
+    assert all(target.resolve() in p.resolve().parents for p in tmp_path.glob("**/planted.txt"))
+
+
+def test_a_backup_reports_links_a_restore_will_not_create(tmp_path: Path) -> None:
+    import threading
+
+    from bot.executor.local import LocalRunner
+    from bot.executor.plan import StepContext
+    from bot.ops.backup.archive import create_archive
+    from playbooks.backups import Archive
+
+    app = tmp_path / "app"
+    (app / "venv" / "bin").mkdir(parents=True)
+    (app / "venv" / "bin" / "python").symlink_to("/usr/bin/python3")
+    (app / "current").symlink_to("venv")
+    (app / "main.py").write_text("print('hi')")
+    ctx = StepContext(runner=LocalRunner(redact=str, cancel=threading.Event(), deadline=None), workdir=tmp_path)
+    made = create_archive(ctx, "application", Archive(paths=(str(app),)), tmp_path / "application.tar.gz")
+    rel = str(app).lstrip("/")
+    assert made.files == 1 and made.outward_links == (f"{rel}/venv/bin/python → /usr/bin/python3",)
+    done = extract_safely(tmp_path / "application.tar.gz", tmp_path / "restored")
+    assert done.skipped_links == made.outward_links
+    assert (tmp_path / "restored" / rel / "current").is_symlink()  # an inner link is restored
 
 
 def test_a_normal_archive_with_inner_links_extracts(tmp_path: Path) -> None:

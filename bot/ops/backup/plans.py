@@ -64,9 +64,12 @@ def backup_plan(settings: BackupSettings, *, now: datetime, kind: Kind = "full",
 
         def run(ctx: StepContext) -> None:
             assert state.staging and state.manifest
-            files = archive.create_archive(ctx, name, spec, state.staging / f"{name}.tar.gz")
+            made = archive.create_archive(ctx, name, spec, state.staging / f"{name}.tar.gz")
             state.manifest.archives[name] = f"{name}.tar.gz"
-            ctx.note(f"{name}: {files} files")
+            ctx.note(f"{name}: {made.files} files")
+            if made.outward_links:
+                ctx.produce(f"{name}: links out", f"{len(made.outward_links)} symbolic link(s) point outside the "
+                            f"archive and a restore will not create them, e.g. {made.outward_links[0]}")
 
         excluding = f" (excluding {', '.join(spec.exclude)})" if spec.exclude else ""
         return Step(f"archive {name}: {', '.join(spec.paths)}{excluding} → {name}.tar.gz", run)

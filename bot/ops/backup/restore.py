@@ -90,11 +90,14 @@ def restore_plan(settings: BackupSettings, backup_id: str, *, database_name: str
 
     def extract(name: str, file: str) -> Step:
         def run(ctx: StepContext) -> None:
-            count = archive.extract_safely(backup.path / file, Path(config.files_target))
-            ctx.note(f"{name}: {count} entries")
+            done = archive.extract_safely(backup.path / file, Path(config.files_target))
+            ctx.note(f"{name}: {done.members} entries")
+            if done.skipped_links:
+                ctx.produce(f"{name}: links not created", f"{len(done.skipped_links)} symbolic link(s) pointing "
+                            f"outside {config.files_target}: {', '.join(done.skipped_links[:5])}")
 
-        return Step(f"extract {file} into {config.files_target} (safe extraction: no absolute paths, no '..', "
-                    "no links out; the whole archive is refused on any)", run)
+        return Step(f"extract {file} into {config.files_target} (safe extraction: an absolute path, a '..' or a "
+                    "hard link out refuses the whole archive; symbolic links out are not created)", run)
 
     def checks(ctx: StepContext) -> None:
         for number, result in enumerate(database.run_checks(connection(), target, config.checks), start=1):
