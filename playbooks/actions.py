@@ -74,10 +74,11 @@ class Action(PackModel):
     channels: tuple[ChannelName, ...] = ()  # empty: any channel the bot is in
     lock: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")
     timeout: Duration
-    dry_run: bool = True  # the request shows the plan; False: the plan is not meaningful before running
+    dry_run: bool = True  # the request shows the plan; False: it says there is no dry run
     argv: tuple[str, ...] = ()
     """For ``operation: command``: the program and its arguments; an element written ``{name}`` is
     replaced whole by that parameter's value (never split, never given to a shell)."""
+    cwd: str | None = Field(default=None, pattern=r"^/")  # for command: working directory (else a scratch folder)
 
     @property
     def approvals_needed(self) -> int:

@@ -91,6 +91,15 @@ def test_low_risk_runs_at_once_with_plan_progress_and_summary_in_the_thread(bot:
     assert views.CANCEL not in json.dumps(progress.blocks)  # the finished run has no Cancel button
 
 
+def test_declared_working_directory_and_no_dry_run(bot: BotUnderTest) -> None:
+    ops(bot, "U0ALICE", "run demo.pwd")
+    done = wait_status(bot, runs(bot)[0].id, "succeeded")
+    assert "/tmp\n" in done.output
+    bot.settle()
+    request = next(m for m in bot.workspace.messages(PLATFORM) if "requested `demo.pwd`" in m.text)
+    assert "No dry run" in json.dumps(request.blocks) and "run pwd" not in json.dumps(request.blocks)
+
+
 def test_parameters_outside_the_declaration_run_nothing(bot: BotUnderTest) -> None:
     assert "must match" in ops(bot, "U0ALICE", "run demo.echo word=$(reboot)")
     assert "no parameter" in ops(bot, "U0ALICE", "run demo.echo shell=yes")

@@ -44,10 +44,14 @@ def request_message(run: Run, action: Action, plan: Sequence[str]) -> tuple[str,
     needed = run.approvals_needed
     gate = f"needs {needed} approval{'s' if needed != 1 else ''}" if needed else "runs at once"
     text = f"{who(run.requested_by)} requested `{run.action}` (run #{run.id}, {run.risk} risk, {gate})"
-    steps = "\n".join(f"{i}. {title}" for i, title in enumerate(plan, 1)) or "_(no steps)_"
+    if action.dry_run:
+        steps = "\n".join(f"{i}. {title}" for i, title in enumerate(plan, 1)) or "_(no steps)_"
+        shown = f"*Plan* ({params_text(run)}):\n{steps}"
+    else:
+        shown = f"*No dry run* for this action ({params_text(run)}): it does what its description says."
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=_cut(f"*{text}*\n{action.description}"))),
-        SectionBlock(text=MarkdownTextObject(text=_cut(f"*Plan* ({params_text(run)}):\n{steps}"))),
+        SectionBlock(text=MarkdownTextObject(text=_cut(shown))),
     ]
     return text, _dicts(blocks)
 

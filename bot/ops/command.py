@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from bot.executor.plan import Plan, Step, StepContext
 from bot.ops.registry import OpsEnv, operation
@@ -17,12 +18,15 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 def command(params: Mapping[str, ParamValue], env: OpsEnv) -> Plan:
     argv = tuple(_fill(element, params) for element in env.action.argv)
 
+    cwd = Path(env.action.cwd) if env.action.cwd else None
+
     def run(ctx: StepContext) -> None:
-        result = ctx.runner.process(argv)
+        result = ctx.runner.process(argv, cwd=cwd or ctx.workdir)
         if result.output.strip():
             ctx.note(result.output.strip().splitlines()[-1][:200])
 
-    return Plan(steps=(Step(title="run " + " ".join(_shown(a) for a in argv), action=run),))
+    where = f" in {cwd}" if cwd else ""
+    return Plan(steps=(Step(title="run " + " ".join(_shown(a) for a in argv) + where, action=run),))
 
 
 def _fill(element: str, params: Mapping[str, ParamValue]) -> str:

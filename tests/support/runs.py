@@ -38,6 +38,14 @@ demo.incident_fix:
   approvals:
     approvers: ["role:incident_commander"]
   timeout: 1m
+demo.pwd:
+  description: Where am I
+  operation: command
+  argv: [pwd]
+  cwd: /tmp
+  dry_run: false
+  risk: low
+  timeout: 1m
 demo.hang:
   description: Hangs past its timeout
   operation: command
