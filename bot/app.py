@@ -83,6 +83,7 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
         finally:
             if running:
                 running.shutdown(wait=True)
+            intake.close()
 
     intake = alerts.AlertIntake(rt)
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -125,3 +126,9 @@ def test_alerts_yaml_problems_name_file_and_key(tmp_path: Path, text: str, key: 
         load_playbook(tmp_path)
     [problem] = caught.value.problems
     assert problem.file.endswith("alerts.yaml") and problem.key == key and message in problem.message, problem
+
+
+def test_manifest_subscribes_to_channel_messages() -> None:
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yaml").read_text())
+    assert "message.channels" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert "channels:history" in manifest["oauth_config"]["scopes"]["bot"]

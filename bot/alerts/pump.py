@@ -6,6 +6,7 @@ most one run queued behind the one running) and on every scheduler tick."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
@@ -26,12 +27,16 @@ from storage.db import session_scope
 from storage.models import Incident, OutboundMessage
 
 log = structlog.get_logger(__name__)
-BATCH = 200
+CHUNK = 25  # Slack calls delivered per pass
+RENDER_CHUNK = 5  # groups rendered per transaction: short, so a webhook never waits long for SQLite's one writer
+PAUSE = 0.005  # between passes: webhooks share the database (one connection on SQLite) and the GIL
+QUIET = 0.05  # intake counts as busy this long after a webhook...
+MAX_YIELD = 1.0  # ...and while it is, each pass waits up to this long for a gap (Slack takes ~1 message/s/channel)
 
 
 class AlertPump:
     def __init__(self, engine: Engine, playbook: Playbook, clock: Clock, provisioner: Provisioner,
-                 deliver: Callable[[], object]) -> None:
+                 deliver: Callable[[int], int]) -> None:
         self._engine = engine
         self._playbook = playbook
         self._clock = clock
@@ -40,6 +45,18 @@ class AlertPump:
         self._lock = threading.Lock()
         self._running = threading.RLock()  # one run at a time (kicks and the scheduler tick)
         self._queued = False
+        self._intake_at = 0.0
+
+    def note_intake(self) -> None:
+        """A webhook arrived. During a storm, storing alerts comes first: messages (which Slack
+        rate-limits anyway) wait for gaps; channels of new incidents are still made at once."""
+        self._intake_at = time.monotonic()
+
+    def _pause(self) -> None:
+        deadline = time.monotonic() + MAX_YIELD
+        time.sleep(PAUSE)
+        while time.monotonic() - self._intake_at < QUIET and time.monotonic() < deadline:
+            time.sleep(QUIET / 2)
 
     def kick(self, pool: Executor) -> None:
         """Queue a run unless one is already waiting: a storm of webhooks costs a few runs, not one each."""
@@ -65,9 +82,10 @@ class AlertPump:
     def _run(self) -> None:
         for incident_id in self._provisioner.claim_due():
             self._provisioner.provision(incident_id)
-        while self.flush_due() == BATCH:
-            pass
-        self._deliver()
+        while self.flush_due() == RENDER_CHUNK:
+            self._pause()
+        while self._deliver(CHUNK) == CHUNK:
+            self._pause()
 
     def flush_due(self) -> int:
         """Render every group whose message is due; each claimed by compare-and-set on its due time."""
@@ -75,13 +93,12 @@ class AlertPump:
         with Session(self._engine) as session:
             due = session.exec(select(AlertGroup.id, AlertGroup.summary_due_at)
                                .where(col(AlertGroup.summary_due_at) <= now)
-                               .order_by(col(AlertGroup.summary_due_at)).limit(BATCH)).all()
+                               .order_by(col(AlertGroup.summary_due_at)).limit(RENDER_CHUNK)).all()
         done = 0
-        for group_id, due_at in due:
-            with session_scope(self._engine) as session:
-                if self._render(session, group_id, due_at, now):
-                    done += 1
-        return len(due) if done == len(due) else done
+        with session_scope(self._engine) as session:
+            for group_id, due_at in due:
+                done += self._render(session, group_id, due_at, now)
+        return done
 
     def _render(self, session: Session, group_id: int, due_at: datetime, now: datetime) -> bool:
         group = session.get(AlertGroup, group_id)

@@ -21,8 +21,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import col, select
 
 from bot.alerts import maintenance, views
@@ -76,7 +77,7 @@ def ingest(ctx: Ctx, batch: AlertBatch) -> Intake:
                          .values(last_seen=ctx.now))
         return Intake(group.id or 0, 0, 0, True, group.incident_id, False)
     if group is None:
-        group = _new_group(ctx, batch)
+        return _ingest_new(ctx, batch, digest)
     group.payload_hash, group.last_seen, group.truncated = digest, ctx.now, batch.truncated
     group.link = batch.link or group.link
     stored, changed = _store_alerts(ctx, group, batch.alerts)
@@ -92,57 +93,96 @@ def ingest(ctx: Ctx, batch: AlertBatch) -> Intake:
     return Intake(group.id or 0, stored, changed, False, group.incident_id, opened)
 
 
-def _new_group(ctx: Ctx, batch: AlertBatch) -> AlertGroup:
-    services = {a.labels.get(ctx.playbook.alerts.service_label) for a in batch.alerts} - {None}
+def _ingest_new(ctx: Ctx, batch: AlertBatch, digest: str) -> Intake:
+    """A group seen for the first time. Everything is decided before its row is written, so a storm
+    of new groups costs two inserts per notification (the group, its alerts) and nothing more."""
+    settings = ctx.playbook.alerts
+    firing = [a for a in batch.alerts if a.status == "firing"]
+    severity = SEVERITY_ORDER[-1]
+    for incoming in firing:
+        severity = higher(severity, map_severity(settings, incoming.labels))
+    services = {a.labels.get(settings.service_label) for a in batch.alerts} - {None}
     group = AlertGroup(source=batch.source, key_hash=key_hash(batch.group_key), group_key=batch.group_key,
-                       title=batch.title or batch.group_key[:200], severity=SEVERITY_ORDER[-1],  # raised by its alerts
+                       title=batch.title or batch.group_key[:200], severity=severity,
                        service=next(iter(services)) if len(services) == 1 else None,
+                       status="firing" if firing else "resolved", resolved_at=None if firing else ctx.now,
+                       truncated=batch.truncated, payload_hash=digest, link=batch.link,
                        first_seen=ctx.now, last_seen=ctx.now)
+    pages = bool(firing) and _pages(ctx, group)
+    if firing and not pages:
+        group.triage, group.summary_due_at = "pending", ctx.now
     ctx.session.add(group)
     ctx.session.flush()
-    return group
+    stored, _ = _store_alerts(ctx, group, batch.alerts, fresh=True)
+    if pages:
+        open_incident(ctx, group, BOT)
+    return Intake(group.id or 0, stored, 0, False, group.incident_id, pages)
 
 
-def _store_alerts(ctx: Ctx, group: AlertGroup, alerts: tuple[IncomingAlert, ...]) -> tuple[int, int]:
-    """Insert new alerts and move known ones to their new state, in one query and one batch."""
+def _pages(ctx: Ctx, group: AlertGroup) -> bool:
+    """At or above the playbook's threshold, and not for a service under maintenance."""
+    at_or_above = SEVERITY_ORDER.index(group.severity) <= SEVERITY_ORDER.index(ctx.playbook.alerts.declare_at)
+    return at_or_above and not maintenance.under_maintenance(ctx.session, group.service, ctx.now)
+
+
+@dataclass
+class _Known:
+    """A stored alert, as much of it as intake needs (no ORM object: a storm stores thousands)."""
+
+    id: int | None
+    starts_at: datetime
+    status: str
+
+
+def _store_alerts(ctx: Ctx, group: AlertGroup, alerts: tuple[IncomingAlert, ...], *,
+                  fresh: bool = False) -> tuple[int, int]:
+    """Insert new alerts and move known ones to their new state: one select, one multi-row insert,
+    at most two updates, whatever the number of alerts."""
     settings = ctx.playbook.alerts
     fingerprints = {a.fingerprint for a in alerts}
-    known: dict[str, list[Alert]] = {}
-    if fingerprints:
-        rows = ctx.session.exec(select(Alert).where(Alert.group_id == group.id,
-                                                    col(Alert.fingerprint).in_(fingerprints))).all()
-        for row in sorted(rows, key=lambda r: r.starts_at):
-            known.setdefault(row.fingerprint, []).append(row)
-    stored = changed = 0
+    known: dict[str, list[_Known]] = {}
+    if fingerprints and not fresh:
+        found = ctx.session.execute(select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status)
+                                    .where(Alert.group_id == group.id, col(Alert.fingerprint).in_(fingerprints))
+                                    .order_by(col(Alert.starts_at))).all()
+        for row_id, fingerprint, starts_at, status in found:
+            known.setdefault(fingerprint, []).append(_Known(row_id, starts_at, status))
+    new: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
+    seen: list[int] = []
     for incoming in alerts:
         severity = map_severity(settings, incoming.labels)
+        if incoming.status == "firing":
+            group.severity = higher(group.severity, severity)
         row = _match(known.get(incoming.fingerprint, []), incoming)
         if row is None:
             if incoming.status == "resolved" and incoming.starts_at is None:
                 continue  # an events "resolve" for an alert that is not firing: nothing to resolve
-            row = Alert(group_id=group.id or 0, fingerprint=incoming.fingerprint,
-                        starts_at=incoming.starts_at or ctx.now, ends_at=incoming.ends_at, status=incoming.status,
-                        name=incoming.name[:200], summary=incoming.summary[:2000], severity=severity,
-                        labels=json.dumps(incoming.labels), annotations=json.dumps(incoming.annotations),
-                        url=incoming.url, first_seen=ctx.now, last_seen=ctx.now)
-            ctx.session.add(row)
-            known.setdefault(incoming.fingerprint, []).append(row)
-            stored += 1
-            if incoming.status == "firing":
-                group.severity = higher(group.severity, severity)
-            continue
-        row.last_seen = ctx.now
-        if row.status != incoming.status:
+            starts_at = incoming.starts_at or ctx.now
+            new.append({"group_id": group.id, "fingerprint": incoming.fingerprint, "starts_at": starts_at,
+                        "ends_at": incoming.ends_at, "status": incoming.status, "name": incoming.name[:200],
+                        "summary": incoming.summary[:2000], "severity": severity,
+                        "labels": json.dumps(incoming.labels), "annotations": json.dumps(incoming.annotations),
+                        "url": incoming.url, "first_seen": ctx.now, "last_seen": ctx.now})
+            known.setdefault(incoming.fingerprint, []).append(_Known(None, starts_at, incoming.status))
+        elif row.status != incoming.status and row.id is not None:
             row.status = incoming.status
-            row.ends_at = incoming.ends_at or (ctx.now if incoming.status == "resolved" else None)
-            changed += 1
-        if incoming.status == "firing":
-            group.severity = higher(group.severity, severity)
-    ctx.session.flush()
-    return stored, changed
+            ends_at = incoming.ends_at or (ctx.now if incoming.status == "resolved" else None)
+            moved.append({"row_id": row.id, "new_status": incoming.status, "new_ends_at": ends_at})
+        elif row.id is not None:
+            seen.append(row.id)
+    table = Alert.__table__  # type: ignore[attr-defined]
+    if new:
+        ctx.session.execute(insert(table), new)
+    if moved:
+        ctx.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
+            status=bindparam("new_status"), ends_at=bindparam("new_ends_at"), last_seen=ctx.now), moved)
+    if seen:
+        ctx.session.execute(update(table).where(table.c.id.in_(seen)).values(last_seen=ctx.now))
+    return len(new), len(moved)
 
 
-def _match(rows: list[Alert], incoming: IncomingAlert) -> Alert | None:
+def _match(rows: list[_Known], incoming: IncomingAlert) -> _Known | None:
     """The stored firing of this alert: same start time; for events (no start time), the latest."""
     if incoming.starts_at is None:
         latest = rows[-1] if rows else None
@@ -178,8 +218,7 @@ def _on_firing(ctx: Ctx, group: AlertGroup) -> bool:
         return True
     if incident is not None:  # resolved long ago: this is a new problem
         group.incident_id, group.message_id, group.triage = None, None, "none"
-    if SEVERITY_ORDER.index(group.severity) <= SEVERITY_ORDER.index(settings.declare_at) \
-            and not maintenance.under_maintenance(ctx.session, group.service, ctx.now):
+    if _pages(ctx, group):
         open_incident(ctx, group, BOT)
         return True
     _triage(ctx, group, resolved_at)
