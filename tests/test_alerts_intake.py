@@ -283,3 +283,46 @@ def test_unconfigured_integration_is_404(tmp_path: Path) -> None:
         response = post(bot, notification("X", [alert("X", "y")]))
         assert response.status_code == 404 and "not configured" in response.json()["error"]
         assert rows(bot, OutboundMessage) == []
+
+
+def test_refire_long_after_is_as_severe_as_what_fires_now_and_silence_holds_it(bot: BotUnderTest) -> None:
+    post(bot, notification("Mixed", [alert("Mixed", "a", severity="critical")]))
+    work(bot)
+    [channel] = incident_channels(bot)
+    post(bot, notification("Mixed", [alert("Mixed", "a", severity="critical", status="resolved",
+                                           ends="2026-11-28T09:35:00Z")]))
+    bot.slack.command("U0ALICE", channel, "/incident", "resolve recovered")
+    bot.clock.advance(timedelta(hours=3))
+    post(bot, notification("Mixed", [alert("Mixed", "b", severity="warning", starts="2026-11-28T12:30:00Z")]))
+    work(bot)
+    assert len(rows(bot, Incident)) == 1  # a warning now: triage, not a second P1
+    [triage] = bot.workspace.messages("C0ALERTS")
+    [group] = rows(bot, AlertGroup)
+    assert group.severity == "P3" and "alerts_declare" in [a for a, _ in buttons(triage.blocks)]
+
+    bot.slack.click("U0BOB", "C0ALERTS", triage.ts, "alerts_silence", value=str(group.id))
+    eventually(lambda: any("Silenced until" in e.text for e in bot.workspace.ephemerals("U0BOB")))
+    work(bot)
+    [triage] = bot.workspace.messages("C0ALERTS")
+    assert "Silenced by <@U0BOB>" in json.dumps(triage.blocks)
+    assert [a for a, _ in buttons(triage.blocks)] == ["alerts_declare"]
+
+
+def test_auto_resolve_only_for_small_groups(tmp_path: Path) -> None:
+    extra = "auto_resolve: true\nauto_resolve_max_alerts: 2\n"
+    playbooks = write_alert_playbook(tmp_path / "playbooks", TOKEN, extra)
+    with running_bot(tmp_path, f"sqlite:///{tmp_path}/db.sqlite", FakeClock(), playbooks=playbooks) as bot:
+        small = [alert("Small", f"h{i}", severity="critical") for i in range(2)]
+        large = [alert("Large", f"h{i}", severity="critical") for i in range(3)]
+        for name, alerts in (("Small", small), ("Large", large)):
+            post(bot, notification(name, alerts))
+            work(bot)
+            post(bot, notification(name, [dict(a, status="resolved", endsAt="2026-11-28T09:40:00Z") for a in alerts]))
+            work(bot)
+        by_title = {i.title.split("] ")[1].split(" ")[0]: i for i in rows(bot, Incident)}
+        assert by_title["Small"].status == "resolved" and by_title["Small"].resolved_by == "opsbot"
+        assert by_title["Large"].status == "open"
+        large_channel = by_title["Large"].channel_id
+        assert any("All alerts resolved" in m.text for m in bot.workspace.messages(large_channel))
+        assert not any("All alerts resolved" in m.text and "Resolve" in json.dumps(m.blocks)
+                       for m in bot.workspace.messages(by_title["Small"].channel_id))

@@ -30,10 +30,6 @@ class IntakeSecrets:
     grafana: bytes | None = field(default=None, repr=False)
     events: bytes | None = field(default=None, repr=False)
 
-    def values(self) -> tuple[str, ...]:
-        """For the log redactor."""
-        return tuple(s.decode() for s in (self.alertmanager, self.grafana, self.events) if s)
-
 
 def load_secrets(settings: AlertSettings, env: Mapping[str, str] | None = None) -> IntakeSecrets:
     """Each configured integration's secret; an integration whose secret is missing is switched off

@@ -195,6 +195,15 @@ def _firing_count(ctx: Ctx, group: AlertGroup) -> int:
         Alert.group_id == group.id, Alert.status == "firing")).one()
 
 
+def _firing_severity(ctx: Ctx, group: AlertGroup) -> str:
+    severities = ctx.session.exec(select(Alert.severity).where(
+        Alert.group_id == group.id, Alert.status == "firing").distinct()).all()
+    severity = SEVERITY_ORDER[-1]
+    for value in severities:
+        severity = higher(severity, value) if value in SEVERITY_ORDER else severity
+    return severity
+
+
 def _incident(ctx: Ctx, group: AlertGroup) -> Incident | None:
     return ctx.session.get(Incident, group.incident_id) if group.incident_id else None
 
@@ -205,6 +214,8 @@ def _on_firing(ctx: Ctx, group: AlertGroup) -> bool:
     settings = ctx.playbook.alerts
     resolved_at = group.resolved_at if group.status == "resolved" else None
     group.status, group.resolved_at, group.prompted_at = "firing", None, None
+    if resolved_at is not None:  # a re-fire is as severe as what fires now, not as what fired before
+        group.severity = _firing_severity(ctx, group)
     incident = _incident(ctx, group)
     if incident is not None and incident.status == "open":
         if resolved_at:
