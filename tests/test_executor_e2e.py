@@ -32,7 +32,7 @@ def bot(tmp_path: Path, database_url: str) -> Iterator[BotUnderTest]:
 
 def answers(bot: BotUnderTest, user: str, count: int) -> list[str]:
     found = eventually(lambda: len(bot.workspace.ephemerals(user)) >= count and bot.workspace.ephemerals(user),
-                       what=f"{count} answer(s) to {user}")
+                       timeout=30, what=f"{count} answer(s) to {user}")
     return [e.text for e in found]
 
 

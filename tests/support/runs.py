@@ -99,4 +99,4 @@ def button_message(bot: BotUnderTest, channel_id: str, action_id: str, value: st
                         return message
         return None
 
-    return eventually(find, what=f"a message with button {action_id}={value}")
+    return eventually(find, timeout=30, what=f"a message with button {action_id}={value}")
