@@ -30,6 +30,7 @@ from bot.incidents import flows as incident_flows
 from bot.incidents import service as incidents
 from bot.incidents.service import Ctx
 from bot.runtime import Runtime
+from bot.slack.gateway import SlackRejected
 from handlers.replies import answer
 from storage.alerts import AlertGroup
 
@@ -221,12 +222,21 @@ class AlertListeners:
 
     async def _channels(self) -> set[str]:
         if self._listened is None:
-            resolved = await _quietly(self.rt.run_slow(
-                lambda: {self.rt.gateway.channel_id(name) for name in self.rt.playbook.alerts.listen_channels}))
+            resolved = await _quietly(self.rt.run_slow(self._resolve_channels))
             if resolved is None:
                 return set()  # Slack unreachable: looked up again at the next message
             self._listened = resolved
         return self._listened
+
+    def _resolve_channels(self) -> set[str]:
+        """IDs of the listened channels; one that does not exist is skipped (and logged), not retried."""
+        found = set()
+        for name in self.rt.playbook.alerts.listen_channels:
+            try:
+                found.add(self.rt.gateway.channel_id(name))
+            except SlackRejected:
+                log.warning("alert_channel_not_found", channel=name)
+        return found
 
 
 async def _quietly(work: Awaitable[Any]) -> Any:

@@ -277,6 +277,20 @@ def test_alert_channel_message_gets_a_declare_button_in_its_thread(bot: BotUnder
     assert incident.title.endswith("Payments 5xx above 5%") and incident.severity == "P2"
     assert incident.ref in bot.workspace.thread("C0ALERTS", posted.ts)[1].text
 
+    # elsewhere, in threads and edits: nothing
+    other = bot.workspace.post_as("U0BOB", "C0GENERAL", "[FIRING] not an alert channel")
+    bot.slack.post_event({"type": "message", "channel": "C0GENERAL", "user": "U0BOB", "text": other.text,
+                          "ts": other.ts})
+    bot.slack.post_event({"type": "message", "channel": "C0ALERTS", "user": "U0BOB", "text": "a reply",
+                          "ts": "1700000000.000200", "thread_ts": posted.ts})
+    bot.slack.post_event({"type": "message", "subtype": "message_changed", "channel": "C0ALERTS",
+                          "ts": "1700000000.000300"})
+    barrier = bot.workspace.post_as("U0BOB", "C0ALERTS", "[FIRING] Queue backlog")  # handled after those
+    bot.slack.post_event({"type": "message", "channel": "C0ALERTS", "user": "U0BOB", "text": barrier.text,
+                          "ts": barrier.ts})
+    eventually(lambda: bot.workspace.thread("C0ALERTS", barrier.ts)[1:], what="the barrier's offer")
+    assert len(rows(bot, AlertGroup)) == 2 and bot.workspace.thread("C0GENERAL", other.ts)[1:] == []
+
 
 def test_unconfigured_integration_is_404(tmp_path: Path) -> None:
     with running_bot(tmp_path, f"sqlite:///{tmp_path}/db.sqlite", FakeClock()) as bot:
