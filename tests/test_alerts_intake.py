@@ -340,3 +340,13 @@ def test_auto_resolve_only_for_small_groups(tmp_path: Path) -> None:
         assert any("All alerts resolved" in m.text for m in bot.workspace.messages(large_channel))
         assert not any("All alerts resolved" in m.text and "Resolve" in json.dumps(m.blocks)
                        for m in bot.workspace.messages(by_title["Small"].channel_id))
+
+
+def test_more_paging_groups_in_a_minute_than_numbered_channel_names(bot: BotUnderTest) -> None:
+    for g in range(23):
+        post(bot, notification(f"Page{g:02d}", [alert(f"Page{g:02d}", "h", severity="critical")]))
+    work(bot)
+    names = sorted(bot.workspace.channel(c).name for c in incident_channels(bot))
+    assert len(names) == 23 == len(rows(bot, Incident))
+    assert "incident-20261128-0930-20" in names and sum("-n" in n for n in names) == 3
+    assert all(i.brief_ts for i in rows(bot, Incident))

@@ -103,7 +103,14 @@ class Provisioner:
                 if exc.error != "name_taken":
                     raise
         else:
-            raise SlackRejected("conversations.create", "name_taken")
+            # Every numbered name of that minute is taken (an alert storm): one only this incident can have.
+            name = f"{channel_name(self._playbook, incident.declared_at, 1)}-n{incident.id}"
+            try:
+                channel_id = self._gateway.create_channel(name)
+            except SlackRejected as exc:
+                if exc.error != "name_taken":
+                    raise
+                channel_id = self._gateway.channel_id(f"#{name}")  # made by an earlier attempt for this incident
         now = self._clock()
         with session_scope(self._engine) as session:
             row = session.get(Incident, incident.id)
