@@ -114,7 +114,7 @@ def drain_target(sandbox: SandboxServer, prefix: str) -> Callable[[], int]:
 
 
 def next_minute() -> None:
-    """Incident channels are named per minute (at most 20 a minute): each storm gets a fresh one."""
+    """Incident channels are named per minute: each storm starts in a fresh one, as the first did."""
     time.sleep(60.5 - time.time() % 60)
 
 

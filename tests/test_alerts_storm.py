@@ -22,7 +22,7 @@ from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 
 TOKEN = "storm-token"
-GROUPS, PER_GROUP, CRITICAL = 500, 20, 10  # incident channels are named per minute: at most 20 a minute
+GROUPS, PER_GROUP, CRITICAL = 500, 20, 10
 
 
 @pytest.fixture
