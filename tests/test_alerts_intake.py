@@ -350,3 +350,19 @@ def test_more_paging_groups_in_a_minute_than_numbered_channel_names(bot: BotUnde
     assert len(names) == 23 == len(rows(bot, Incident))
     assert "incident-20261128-0930-20" in names and sum("-n" in n for n in names) == 3
     assert all(i.brief_ts for i in rows(bot, Incident))
+
+
+def test_events_acknowledge_marks_the_triage_message(bot: BotUnderTest) -> None:
+    trigger = {"routing_key": "R0UTINGKEY", "event_action": "trigger", "dedup_key": "queue-lag",
+               "payload": {"summary": "Queue lag above 5 min", "source": "worker-1", "severity": "warning"}}
+    post(bot, trigger, token=None, path="events")
+    work(bot)
+    [triage] = bot.workspace.messages("C0ALERTS")
+    assert "Queue lag above 5 min" in triage.text and rows(bot, Incident) == []
+    ack = {"routing_key": "R0UTINGKEY", "event_action": "acknowledge", "dedup_key": "queue-lag"}
+    assert post(bot, ack, token=None, path="events").status_code == 200
+    assert post(bot, ack, token=None, path="events").json()["repeat"] is True
+    work(bot)
+    [triage] = bot.workspace.messages("C0ALERTS")
+    assert "Acknowledged by events" in json.dumps(triage.blocks)
+    assert [a for a, _ in buttons(triage.blocks)] == ["alerts_declare", "alerts_silence"]

@@ -81,9 +81,8 @@ def ingest(ctx: Ctx, batch: AlertBatch) -> Intake:
     group.payload_hash, group.last_seen, group.truncated = digest, ctx.now, batch.truncated
     group.link = batch.link or group.link
     stored, changed = _store_alerts(ctx, group, batch.alerts)
-    if batch.acknowledge and group.triage == "pending":
-        group.triage, group.triage_by = "acknowledged", batch.source
-        _mark_summary_due(ctx, group)
+    if batch.acknowledge and group.triage == "pending":  # shown at once, like the button (once per group)
+        group.triage, group.triage_by, group.summary_due_at = "acknowledged", batch.source, ctx.now
     firing = _firing_count(ctx, group)
     opened = False
     if firing and (stored or changed or group.status == "resolved"):
