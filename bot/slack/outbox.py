@@ -8,6 +8,7 @@ compare-and-set, so two bot processes never send the same message twice.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,8 @@ CLAIM_FOR = timedelta(seconds=60)
 # Refusals that mean the call's purpose is already met.
 _ALREADY_DONE = {"conversations.invite": {"already_in_channel", "cant_invite_self"}, "pins.add": {"already_pinned"}}
 MAX_BACKOFF = timedelta(minutes=5)
+CONTENDED_RETRIES = 50
+CONTENDED_PAUSE = 0.1  # seconds
 KEEP_SENT = timedelta(days=7)  # delivered calls are kept a while for troubleshooting, then dropped
 
 
@@ -87,7 +90,19 @@ class OutboxDelivery:
         self._clock = clock
 
     def deliver_due(self, limit: int = 200) -> int:
-        """Send what is due, oldest first; a channel that failed waits so order is kept."""
+        """Send what is due, oldest first; a channel that failed waits so order is kept. Rows held
+        back only because another deliverer was busy with their channel are tried again shortly,
+        so a kick is never lost to a concurrent one."""
+        sent = 0
+        for _ in range(CONTENDED_RETRIES):
+            delivered, contended = self._pass(limit)
+            sent += delivered
+            if not contended:
+                break
+            time.sleep(CONTENDED_PAUSE)
+        return sent
+
+    def _pass(self, limit: int) -> tuple[int, bool]:
         now = self._clock()
         with session_scope(self._engine) as session:
             rows = session.exec(
@@ -99,7 +114,11 @@ class OutboxDelivery:
                 .order_by(col(OutboundMessage.id))
                 .limit(limit)
             ).all()
-        return self._deliver(rows)
+            in_flight = set(session.exec(
+                select(OutboundMessage.channel).where(col(OutboundMessage.state) == "sending")
+                .where(col(OutboundMessage.claimed_until) >= now)
+            ).all())
+        return self._deliver(rows, in_flight)
 
     def prune_sent(self) -> int:
         cutoff = self._clock() - KEEP_SENT
@@ -110,17 +129,26 @@ class OutboxDelivery:
             )
             return result.rowcount
 
-    def _deliver(self, rows: Iterable[OutboundMessage]) -> int:
-        blocked: set[str] = set()
-        sent = 0
+    def _deliver(self, rows: Iterable[OutboundMessage], in_flight: set[str]) -> tuple[int, bool]:
+        """A channel with a call in flight elsewhere (another thread or replica) waits for it:
+        otherwise a later edit of a message could overtake an earlier one. Returns (sent, whether
+        any row waited for another deliverer)."""
+        blocked = set(in_flight)
+        sent, contended = 0, False
         for row in rows:
-            if row.channel in blocked or not self._claim(row):
+            if row.channel in blocked:
+                contended = contended or row.channel in in_flight
+                continue
+            if not self._claim(row):
+                blocked.add(row.channel)
+                in_flight.add(row.channel)
+                contended = True
                 continue
             if self._send(row):
                 sent += 1
             else:
                 blocked.add(row.channel)
-        return sent
+        return sent, contended
 
     def _claim(self, row: OutboundMessage) -> bool:
         now = self._clock()
