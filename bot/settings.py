@@ -71,12 +71,19 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
 
     port = _number(env, "PORT", "3000", int, 1, 65535)
     tick = _number(env, "OPSBOT_TICK_SECONDS", "15", float, 0.05, 3600)
-    secrets = tuple(s for s in (bot_token, signing_secret, app_token) if s)
+    secrets = tuple(s for s in (bot_token, signing_secret, app_token, *_secret_like(env)) if s)
     docker_host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     if not docker_host.startswith(("unix://", "tcp://", "http://", "https://", "ssh://")):
         raise SettingsError(f"DOCKER_HOST must be a unix://, tcp:// or ssh:// address, got {docker_host!r}")
     return Settings(bot_token, signing_secret, app_token, api_url, database_url, playbooks_dir,
                     int(port), float(tick), secrets, docker_host)
+
+
+def _secret_like(env: Mapping[str, str]) -> list[str]:
+    """Values of variables named like secrets (webhook tokens, HMAC secrets, database passwords):
+    redacted from logs, run output and messages like the Slack tokens."""
+    marks = ("TOKEN", "SECRET", "PASSWORD", "ROUTING_KEY", "API_KEY")
+    return [value for name, value in env.items() if any(mark in name.upper() for mark in marks) and len(value) >= 6]
 
 
 def _number(env: Mapping[str, str], name: str, default: str, kind: type, low: float, high: float) -> float:

@@ -76,3 +76,12 @@ def test_unreachable_database_is_one_line(tmp_path) -> None:
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("opsbot: cannot use the database at DATABASE_URL:") and "hunter2" not in line
+
+
+def test_values_of_secret_like_variables_are_redacted() -> None:
+    from bot.settings import load_settings
+
+    settings = load_settings({"OPSBOT_ALERTMANAGER_TOKEN": "am-token-123", "PGPASSWORD": "pg-pass-456",
+                              "OPSBOT_TICK_SECONDS": "15"}, require_slack=False)
+    assert {"am-token-123", "pg-pass-456"} <= set(settings.secrets)
+    assert "15" not in settings.secrets
