@@ -46,6 +46,8 @@ class Runtime:
     provisioner: Provisioner
     timers: IncidentTimers
     executor: Executor
+    kick_delivery: Callable[[], None]
+    """Deliver queued Slack calls now, in the background (the scheduler tick retries the rest)."""
     quick_pool: ThreadPoolExecutor
     slow_pool: ThreadPoolExecutor
     run_pool: ThreadPoolExecutor
@@ -64,9 +66,6 @@ class Runtime:
         """Work that waits on Slack (provisioning, delivery): never on the request path."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.slow_pool, functools.partial(fn, *args, **kwargs))
-
-    def kick_delivery(self) -> None:
-        self.slow_pool.submit(self._safely, self.delivery.deliver_due)
 
     def kick_alerts(self) -> None:
         """Alert work (channels, summary edits, delivery) after a stored alert, off the request path."""
@@ -121,14 +120,15 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         """Connects on first use only: a bot without Docker runs everything else."""
         return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline)
 
-    deps = WorkerDeps(engine=engine, playbook=playbook, clock=clock, directory=GatewayDirectory(gateway),
+    directory = GatewayDirectory(gateway)
+    deps = WorkerDeps(engine=engine, playbook=playbook, clock=clock, directory=directory,
                       redact=redact, kick_delivery=kick_delivery, docker=docker)
-    executor = Executor(engine, playbook, clock, gateway, RunWorker(deps, run_pool), kick_delivery, redact)
+    executor = Executor(engine, playbook, clock, gateway, directory, RunWorker(deps, run_pool), kick_delivery, redact)
     provisioner = Provisioner(engine, gateway, playbook, clock, delivery)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, delivery=delivery,
         provisioner=provisioner,
-        timers=IncidentTimers(engine, gateway, playbook, clock), executor=executor,
+        timers=IncidentTimers(engine, gateway, playbook, clock), executor=executor, kick_delivery=kick_delivery,
         quick_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db"),
         slow_pool=slow_pool, run_pool=run_pool,
         alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),

@@ -9,9 +9,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.executor import commands as cmd
-from bot.executor.service import RunRequest
 from bot.ops.backup import status
 from bot.runtime import Runtime
+from handlers.ops import request_run
 from handlers.replies import ack_with
 
 
@@ -27,8 +27,6 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             case cmd.Show(what):
                 await ack_with(ack, respond, rt.run(lambda: status.show(rt.playbook, rt.engine, rt.clock(), what)))
             case cmd.RequestAction(action, params):
-                req = RunRequest(action=action, params=params, requested_by=command["user_id"],
-                                 channel_id=command["channel_id"], source="command")
-                await ack_with(ack, respond, rt.run(rt.executor.request, req))
+                await request_run(rt, ack, respond, command, action, params)
 
     app.command("/backup")(backup)

@@ -27,8 +27,14 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             case cmd.Show(_):
                 await ack_with(ack, respond, rt.run(rt.executor.history))
             case cmd.RequestAction(action, params):
-                req = RunRequest(action=action, params=params, requested_by=command["user_id"],
-                                 channel_id=command["channel_id"], source="command")
-                await ack_with(ack, respond, rt.run(rt.executor.request, req))
+                await request_run(rt, ack, respond, command, action, params)
 
     app.command("/ops")(ops)
+
+
+async def request_run(rt: Runtime, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any], action: str,
+                      params: dict[str, str]) -> None:
+    """A slash command asking for a run: the executor decides whether it may, and says so."""
+    req = RunRequest(action=action, params=params, requested_by=command["user_id"],
+                     channel_id=command["channel_id"], source="command")
+    await ack_with(ack, respond, rt.run(rt.executor.request, req))

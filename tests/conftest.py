@@ -1,9 +1,10 @@
 """Shared fixtures.
 
-Databases:
+Databases and engines:
 - ``postgres_server`` (session): one throwaway PostgreSQL (see tests/support/postgres.py).
 - ``postgres_url``: a fresh, empty PostgreSQL database for one test (dropped afterwards).
 - ``database_url``: parametrized ``sqlite`` / ``postgresql``; the test runs once against each.
+- ``engine``: the Docker Engine API stand-in (tests/support/docker_engine.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.docker_engine import DockerEngineStandIn
 from tests.support.postgres import PostgresServer
 
 _db_counter = itertools.count(1)
@@ -44,3 +46,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
         return f"sqlite:///{tmp_path}/opsbot.db"
     # Only tests that take the postgresql param start the server.
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine(tmp_path) -> Iterator[DockerEngineStandIn]:
+    """The Docker Engine API stand-in with a running ``web``, an exited ``worker`` and ``app:backup``."""
+    with DockerEngineStandIn(tmp_path) as stand_in:
+        stand_in.add_container("web")
+        stand_in.add_container("worker", status="exited")
+        stand_in.add_image("app:backup")
+        yield stand_in

@@ -15,13 +15,12 @@ from sqlmodel import Session, select
 
 from storage.alerts import Alert
 from storage.models import Incident
-from tests.support.alertmanager import BINARY, api_alert, running_alertmanager, write_alert_playbook
+from tests.support.alertmanager import api_alert, running_alertmanager, write_alert_playbook
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 
 TOKEN = "e2e-bearer-token"
-pytestmark = pytest.mark.skipif(not Path(BINARY).exists(), reason="prometheus-alertmanager is not installed")
 
 
 @pytest.fixture

@@ -26,15 +26,6 @@ def _redact(text: str) -> str:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DockerEngineStandIn]:
-    with DockerEngineStandIn(tmp_path) as stand_in:
-        stand_in.add_container("web")
-        stand_in.add_container("worker", status="exited")
-        stand_in.add_image("app:backup")
-        yield stand_in
-
-
-@pytest.fixture
 def runner(engine: DockerEngineStandIn) -> Iterator[DockerRunner]:
     runner = DockerRunner(engine.base_url, redact=_redact, timeout_seconds=5)
     yield runner
@@ -198,15 +189,6 @@ def test_tag_backup_as_latest(runner: DockerRunner, engine: DockerEngineStandIn)
         runner.tag("web:backup", "web:latest")
     with pytest.raises(StepFailed, match="is not an image reference"):
         runner.tag("app:backup", "")
-
-
-def test_read_only_looks_for_plans(runner: DockerRunner, engine: DockerEngineStandIn) -> None:
-    assert runner.image_id("app:backup") == engine.image_id("app:backup")
-    assert (runner.container_status("web"), runner.container_status("worker")) == ("running", "exited")
-    with pytest.raises(StepFailed, match="^no such image: app:nope$"):
-        runner.image_id("app:nope")
-    with pytest.raises(StepFailed, match="^no such container: ghost$"):
-        runner.container_status("ghost")
 
 
 # -- the engine unreachable -------------------------------------------------------------------------------

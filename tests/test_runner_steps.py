@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -118,15 +117,6 @@ def test_steps_survive_a_round_trip_through_the_model() -> None:
 
 
 # -- running them -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DockerEngineStandIn]:
-    with DockerEngineStandIn(tmp_path) as stand_in:
-        stand_in.add_container("web")
-        stand_in.add_container("worker", status="exited")
-        stand_in.add_image("app:backup")
-        yield stand_in
 
 
 def _context(tmp_path: Path, engine: DockerEngineStandIn | None = None, notes: list[str] | None = None) -> StepContext:

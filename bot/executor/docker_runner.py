@@ -99,18 +99,6 @@ class DockerRunner:
         with self._errors(self._redact, image=image):
             self._api().tag(image, repository, tag or "latest")
 
-    # -- read-only looks, for plans shown before approval (not part of DockerEngine yet) --------------
-
-    def image_id(self, image: str) -> str:
-        """``sha256:…`` of ``image``, so a rollback's request can show exactly which build it restores."""
-        with self._errors(self._redact, image=image):
-            return str(self._api().inspect_image(image)["Id"])
-
-    def container_status(self, container: str) -> str:
-        """``running``, ``exited``, ``restarting``…, as ``docker ps`` shows it."""
-        with self._errors(self._redact, container=container):
-            return str(self._api().inspect_container(container)["State"]["Status"])
-
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.executor import lifecycle, schedules, service, views
+from bot.executor.approvals import Directory
 from bot.executor.service import Decision, ExecCtx, ExecutorError, RunRequest
 from bot.executor.worker import RunWorker
 from bot.slack import outbox
@@ -40,14 +41,14 @@ class GatewayDirectory:
 
 
 class Executor:
-    def __init__(self, engine: Engine, playbook: Playbook, clock: Clock, gateway: SlackGateway, worker: RunWorker,
-                 kick_delivery: Callable[[], None], redact: Callable[[str], str]) -> None:
+    def __init__(self, engine: Engine, playbook: Playbook, clock: Clock, gateway: SlackGateway, directory: Directory,
+                 worker: RunWorker, kick_delivery: Callable[[], None], redact: Callable[[str], str]) -> None:
         self.engine = engine
         self.playbook = playbook
         self.clock = clock
         self.gateway = gateway
         self.worker = worker
-        self.directory = GatewayDirectory(gateway)
+        self.directory = directory
         self._kick = kick_delivery
         self.redact = redact
 

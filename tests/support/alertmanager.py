@@ -74,6 +74,8 @@ class Alertmanager:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Alertmanager:
+        if not Path(BINARY).exists():
+            raise RuntimeError(f"{BINARY} is missing: `./dev bootstrap` installs prometheus-alertmanager")
         log = (self.workdir / "alertmanager.log").open("wb")
         self._proc = subprocess.Popen(
             [BINARY, f"--config.file={self.workdir / 'alertmanager.yml'}",
