@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from bot.alerts.auth import IntakeSecrets, load_secrets
 from bot.alerts.pump import AlertPump
 from bot.clock import Clock, system_clock
-from bot.executor.docker_runner import DockerRunner
+from bot.executor.docker_runner import DockerLookups, DockerRunner
 from bot.executor.executor import Executor, GatewayDirectory
 from bot.executor.worker import RunWorker, WorkerDeps
 from bot.incidents.provision import Provisioner
@@ -122,7 +122,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
 
     directory = GatewayDirectory(gateway)
     deps = WorkerDeps(engine=engine, playbook=playbook, clock=clock, directory=directory,
-                      redact=redact, kick_delivery=kick_delivery, docker=docker)
+                      redact=redact, kick_delivery=kick_delivery, docker=docker,
+                      lookups=DockerLookups(settings.docker_host, redact=redact))
     executor = Executor(engine, playbook, clock, gateway, directory, RunWorker(deps, run_pool), kick_delivery, redact)
     provisioner = Provisioner(engine, gateway, playbook, clock, delivery)
     return Runtime(

@@ -26,6 +26,7 @@ from playbooks.alerts import AlertSettings
 from playbooks.backups import BackupSettings
 from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
+from playbooks.rollback import RollbackSettings
 from playbooks.templates import check_template
 
 SEVERITY_KEYS = ("P0", "P1", "P2", "P3")
@@ -157,6 +158,7 @@ class Playbook(PackModel):
     schedules: dict[str, Schedule] = {}
     backups: BackupSettings = BackupSettings()
     alerts: AlertSettings = AlertSettings()
+    rollback: RollbackSettings = RollbackSettings()
 
     @field_validator("severities", mode="before")
     @classmethod

@@ -1,4 +1,6 @@
-"""Parse `/backup` and `/ops` text into what to do. Pure: any text gives a command or a clear ParseError."""
+"""Parse `/backup`, `/ops` and `/rollback` text into what to do.
+
+Pure: any text gives a command or a clear ParseError."""
 
 from __future__ import annotations
 
@@ -96,3 +98,26 @@ def parse_ops(text: str) -> Command:
             return ParseError(f"`{word[:40]}` is not understood; write parameters as `name=value`.")
         params[pair[1]] = pair[2]
     return RequestAction(rest[0], params)
+
+
+ROLLBACK_USAGE = """*`/rollback`* — emergency rollback to the previous release (critical: two approvals)
+• `/rollback` — the `:backup` images become `:latest`, the last known good `.env` goes back, services restart
+• `/rollback database=<backup id>|latest` — the same, then the database restore is requested (its own approvals)
+• `/rollback history` — recent rollbacks
+The request shows the image IDs and the backup it would use before anyone approves."""
+
+
+def parse_rollback(text: str) -> Command:
+    words = (text or "").split()
+    if words and words[0].lower() in ("help", "-h", "--help"):
+        return Help()
+    if words and words[0].lower() == "history":
+        return Show("history") if len(words) == 1 else ParseError("`/rollback history` takes no arguments.")
+    params: dict[str, str] = {}
+    for word in words:
+        pair = _PAIR.fullmatch(word)
+        if not pair:
+            return ParseError(f"`{word[:40]}` is not understood; "
+                              "write `/rollback` or `/rollback database=<backup id>`.")
+        params[pair[1]] = pair[2]
+    return RequestAction("rollback", params)

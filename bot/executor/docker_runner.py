@@ -99,6 +99,15 @@ class DockerRunner:
         with self._errors(self._redact, image=image):
             self._api().tag(image, repository, tag or "latest")
 
+    def image_id(self, reference: str) -> str | None:
+        """The ID ``reference`` names now (``docker image inspect``), or None when there is none."""
+        self._check()
+        with self._errors(self._redact, image=reference):
+            try:
+                return str(self._api().inspect_image(reference)["Id"])
+            except docker.errors.ImageNotFound:
+                return None
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -218,6 +227,23 @@ class DockerRunner:
             return self._redact(text)
 
         return redact
+
+
+class DockerLookups:
+    """``Lookups`` through the engine, one short-lived client per look-up: plans are built rarely,
+    and a bot without Docker must not hold a connection (or fail) until a plan needs one."""
+
+    def __init__(self, base_url: str, *, redact: Callable[[str], str], timeout_seconds: int = 10) -> None:
+        self._base_url = base_url
+        self._redact = redact
+        self._timeout = timeout_seconds
+
+    def image_id(self, reference: str) -> str | None:
+        runner = DockerRunner(self._base_url, redact=self._redact, timeout_seconds=self._timeout)
+        try:
+            return runner.image_id(reference)
+        finally:
+            runner.close()
 
 
 def _buffered(conn: Any) -> Any:

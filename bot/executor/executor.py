@@ -55,7 +55,8 @@ class Executor:
     def _unit(self, fn: Callable[[ExecCtx], T]) -> T:
         try:
             with session_scope(self.engine) as session:
-                result = fn(ExecCtx(session, self.clock(), self.playbook, self.directory, self.redact))
+                result = fn(ExecCtx(session, self.clock(), self.playbook, self.directory, self.redact,
+                                    self.worker.deps.lookups))
                 queued = bool(session.info.get(outbox.QUEUED))
         except IntegrityError:
             raise ExecutorError(SIMULTANEOUS) from None

@@ -55,18 +55,19 @@ def heartbeat(ctx: ExecCtx, run_id: int) -> str | None:
     return run.cancel_requested_by if run else None
 
 
-def finish(ctx: ExecCtx, run_id: int, status: str, outcome: str, output: str, produced: dict[str, str]) -> Run | None:
+def finish(ctx: ExecCtx, run_id: int, status: str, outcome: str, output: str, produced: dict[str, str],
+           *, announce: bool = False) -> Run | None:
     run = ctx.session.get(Run, run_id)
     if run is None or run.status != RUNNING:
         return None  # reaped meanwhile: that outcome stands
     run.output, run.produced = output, json.dumps(produced)
     if status == CANCELLED and run.cancel_requested_by:
         outcome = f"Cancelled by <@{run.cancel_requested_by}>."
-    _finish(ctx, run, RUNNING, status, outcome)
+    _finish(ctx, run, RUNNING, status, outcome, announce=announce)
     return run
 
 
-def _finish(ctx: ExecCtx, run: Run, before: str, status: str, outcome: str) -> None:
+def _finish(ctx: ExecCtx, run: Run, before: str, status: str, outcome: str, *, announce: bool = False) -> None:
     result = ctx.session.exec(  # type: ignore[call-overload]
         update(Run).where(col(Run.id) == run.id).where(col(Run.status) == before)
         .values(status=status, finished_at=ctx.now, outcome=outcome, output=run.output, produced=run.produced)
@@ -78,7 +79,7 @@ def _finish(ctx: ExecCtx, run: Run, before: str, status: str, outcome: str) -> N
     audit(ctx, run, status, "opsbot", outcome=outcome, output=run.output, produced=json.loads(run.produced))
     text, blocks = views.summary(run)
     reply_in_thread(ctx, run, text, blocks)
-    notify = status not in ("succeeded", "cancelled") or run.source == "schedule"
+    notify = status not in ("succeeded", "cancelled") or run.source == "schedule" or announce
     ops_channel = ctx.playbook.settings.operations_channel
     if notify:
         text, blocks = ctx.shown(*(views.failure_notice(run) if status != "succeeded" else views.summary(run)))

@@ -61,6 +61,22 @@ class DockerEngine(Protocol):
     def close(self) -> None: ...
 
 
+class Lookups(Protocol):
+    """Read-only facts an operation may look up while building its plan, so that approvers see
+    them (which image a tag names now) and the request fails before approval when one is missing."""
+
+    def image_id(self, reference: str) -> str | None:
+        """The image ID ``reference`` names, or None when there is no such image."""
+        ...
+
+
+class NoLookups:
+    """For a bot with no Docker engine configured: a plan that needs one cannot be built."""
+
+    def image_id(self, reference: str) -> str | None:
+        raise StepFailed(f"looking up the image {reference} needs the Docker engine, and none is configured")
+
+
 @dataclass
 class StepContext:
     """Everything a step may touch. Steps call ``check()`` between units of work so Cancel and the
@@ -97,11 +113,26 @@ class Step:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """Another declared action to request once this run has succeeded: by the same requester, in the
+    same channel, through the same rules (its own approvals)."""
+
+    action: str
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Plan:
     steps: tuple[Step, ...]
     summary: str = ""
     cleanup: Callable[[], None] | None = None
     """Runs after the last step whatever happened (e.g. removes a half-built backup)."""
+    pinned: bool = False
+    """The titles name facts looked up when the run was requested (image IDs, the backup chosen):
+    the executor refuses to run the plan if, rebuilt when the run starts, they have changed."""
+    follow_ups: tuple[FollowUp, ...] = ()
+    announce: bool = False
+    """Post the outcome to the operations channel whatever it is (failures always are)."""
 
     def describe(self) -> list[str]:
         return [step.title for step in self.steps]

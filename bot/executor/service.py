@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from bot.executor import views
 from bot.executor.approvals import ApprovalRefused, Approver, Directory, check_approver
-from bot.executor.plan import StepFailed
+from bot.executor.plan import Lookups, NoLookups, StepFailed
 from bot.incidents import queries as incident_queries
 from bot.ops.registry import build_plan
 from bot.slack import outbox
@@ -45,6 +45,7 @@ class ExecCtx:
     playbook: Playbook
     directory: Directory
     redact: Callable[[str], str] = str
+    lookups: Lookups = NoLookups()
 
     def shown(self, text: str, blocks: list[dict] | None = None) -> tuple[str, list[dict] | None]:
         """A message as it may be posted: secrets (even ones a requester typed) replaced."""
@@ -57,7 +58,7 @@ class RunRequest:
     params: Mapping[str, ParamValue]
     requested_by: str
     channel_id: str
-    source: str  # command | retry (a button on a finished run) | schedule
+    source: str  # command | retry (a button on a finished run) | schedule | follow-up (of an approved run)
 
 
 def audit(ctx: ExecCtx, run: Run, event: str, actor: str, **detail: object) -> None:
@@ -85,7 +86,8 @@ def request(ctx: ExecCtx, req: RunRequest, *, allowed_channel_ids: frozenset[str
     """Record a request and post its plan. ``allowed_channel_ids`` are the action's channels
     resolved to IDs (None: anywhere)."""
     action = action_for(ctx.playbook, req.action)
-    if allowed_channel_ids is not None and req.source != "schedule" and req.channel_id not in allowed_channel_ids:
+    placed_by_bot = req.source in ("schedule", "follow-up")
+    if allowed_channel_ids is not None and not placed_by_bot and req.channel_id not in allowed_channel_ids:
         raise ExecutorError(f"`{action.name}` may only be requested in {', '.join(action.channels)}.")
     try:
         params = resolve_parameters(action, dict(req.params))
@@ -95,7 +97,7 @@ def request(ctx: ExecCtx, req: RunRequest, *, allowed_channel_ids: frozenset[str
     if holder is not None:
         raise ExecutorError(lock_refusal(action.lock, holder))
     try:
-        plan = build_plan(ctx.playbook, action, params, ctx.now)
+        plan = build_plan(ctx.playbook, action, params, ctx.now, ctx.lookups)
     except (StepFailed, LookupError, ValueError) as exc:
         raise ExecutorError(ctx.redact(f"`{action.name}` cannot run: {exc}")) from None
     titles = [ctx.redact(title) for title in plan.describe()]

@@ -11,18 +11,30 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.executor import lifecycle, views
+from bot.executor import lifecycle, service, views
 from bot.executor.approvals import Directory
 from bot.executor.local import LocalRunner
-from bot.executor.plan import Cancelled, DockerEngine, ProcessResult, ProcessRunner, StepContext, StepFailed
-from bot.executor.service import ExecCtx, reply_in_thread
+from bot.executor.plan import (
+    Cancelled,
+    DockerEngine,
+    FollowUp,
+    Lookups,
+    NoLookups,
+    Plan,
+    ProcessResult,
+    ProcessRunner,
+    StepContext,
+    StepFailed,
+)
+from bot.executor.service import ExecCtx, ExecutorError, RunRequest, reply_in_thread
 from bot.executor.views import StepState
 from bot.ops.registry import build_plan
 from bot.slack import outbox
@@ -46,6 +58,7 @@ class WorkerDeps:
     redact: Callable[[str], str]
     kick_delivery: Callable[[], None]
     docker: Callable[[threading.Event, float | None], DockerEngine | None] = lambda _c, _d: None
+    lookups: Lookups = field(default_factory=NoLookups)
     workdir: Path | None = None  # scratch space for runs; a temporary folder by default
 
 
@@ -93,6 +106,8 @@ class RunWorker:
                 return None
             action = self.deps.playbook.actions[run.action]
             params = json.loads(run.params)
+            approved_plan = json.loads(run.plan)
+            requested_by, channel_id = run.requested_by, run.requested_in
         cancel = threading.Event()
         with self._lock:
             self._cancels[run_id] = cancel
@@ -106,7 +121,8 @@ class RunWorker:
         status, outcome = FAILED, ""
         plan = None
         try:
-            plan = build_plan(self.deps.playbook, action, params, self.deps.clock())
+            plan = build_plan(self.deps.playbook, action, params, self.deps.clock(), self.deps.lookups)
+            _check_pinned(plan, approved_plan, self.deps.redact)
             progress.start([s.title for s in plan.steps])
             beat.start()
             for index, step in enumerate(plan.steps):
@@ -144,9 +160,34 @@ class RunWorker:
             beat.join(timeout=10)
         with self._unit() as uctx:
             progress.flush(uctx, running=False)
-            lifecycle.finish(uctx, run_id, status, outcome, recorder.output(), dict(ctx.produced))
+            lifecycle.finish(uctx, run_id, status, outcome, recorder.output(), dict(ctx.produced),
+                             announce=plan is not None and plan.announce)
+        if status == SUCCEEDED and plan is not None:
+            self._request_follow_ups(run_id, plan.follow_ups, requested_by, channel_id)
         self.deps.kick_delivery()
         return status
+
+    def _request_follow_ups(self, run_id: int, follow_ups: tuple[FollowUp, ...], requested_by: str,
+                            channel_id: str) -> None:
+        """Each follow-up is a new request through the same rules; one that is refused is said in the thread."""
+        for follow_up in follow_ups:
+            req = RunRequest(action=follow_up.action, params=dict(follow_up.params), requested_by=requested_by,
+                             channel_id=channel_id, source="follow-up")
+            try:
+                with self._unit() as ctx:
+                    requested = service.request(ctx, req, allowed_channel_ids=None)
+                    service.audit(ctx, requested, "follow_up_of", "opsbot", of_run=run_id)
+                    started = requested.approvals_needed == 0
+                    follow_up_id = requested.id
+            except (ExecutorError, IntegrityError) as exc:
+                reason = str(exc) if isinstance(exc, ExecutorError) else "a conflicting request came at the same time"
+                with self._unit() as ctx:
+                    run = ctx.session.get(Run, run_id)
+                    if run is not None:
+                        reply_in_thread(ctx, run, f"⚠️ Could not request `{follow_up.action}`: {reason}")
+                continue
+            if started and follow_up_id is not None:
+                self.dispatch(follow_up_id)
 
     def _heartbeat(self, run_id: int, cancel: threading.Event, progress: _Progress) -> None:
         while not cancel.wait(lifecycle.HEARTBEAT.total_seconds() if progress.idle() else PROGRESS_EVERY):
@@ -161,6 +202,17 @@ class RunWorker:
                 log.exception("heartbeat_failed", run_id=run_id)
 
 
+def _check_pinned(plan: Plan, approved: list[str], redact: Callable[[str], str]) -> None:
+    if not plan.pinned:
+        return
+    now = [redact(step.title) for step in plan.steps]
+    changed = [title for title in now if title not in approved]
+    if now != approved:
+        detail = f" Now: {changed[0]}" if changed else ""
+        raise StepFailed("What this run would act on changed since it was approved, so nothing was done; "
+                         f"request it again to approve what it would do now.{detail}")
+
+
 class _Unit:
     """One session and commit as an ExecCtx."""
 
@@ -171,7 +223,8 @@ class _Unit:
     def __enter__(self) -> ExecCtx:
         self._scope = session_scope(self._deps.engine)
         session = self._scope.__enter__()
-        return ExecCtx(session, self._deps.clock(), self._deps.playbook, self._deps.directory, self._deps.redact)
+        return ExecCtx(session, self._deps.clock(), self._deps.playbook, self._deps.directory, self._deps.redact,
+                       self._deps.lookups)
 
     def __exit__(self, *exc: object) -> None:
         assert self._scope is not None

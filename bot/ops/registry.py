@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.executor.plan import Plan
+from bot.executor.plan import Lookups, NoLookups, Plan
 from playbooks.actions import Action, ParamValue
 from playbooks.models import Playbook
 from playbooks.problems import Problem
@@ -20,6 +20,7 @@ class OpsEnv:
     playbook: Playbook
     action: Action
     now: datetime
+    lookups: Lookups = NoLookups()
 
 
 Operation = Callable[[Mapping[str, ParamValue], OpsEnv], Plan]
@@ -54,14 +55,15 @@ def operation_problems(playbook: Playbook) -> list[Problem]:
             for a in playbook.actions.values() if a.operation not in _OPERATIONS]
 
 
-def build_plan(playbook: Playbook, action: Action, params: Mapping[str, ParamValue], now: datetime) -> Plan:
+def build_plan(playbook: Playbook, action: Action, params: Mapping[str, ParamValue], now: datetime,
+               lookups: Lookups | None = None) -> Plan:
     fn = lookup(action.operation)
     if fn is None:
         raise LookupError(f"no operation {action.operation!r}")
-    return fn(params, OpsEnv(playbook, action, now))
+    return fn(params, OpsEnv(playbook, action, now, lookups or NoLookups()))
 
 
 def _load_all() -> None:
     """Import the modules that register operations (not at import of this module: they import it)."""
-    from bot.ops import command  # noqa: F401
+    from bot.ops import command, rollback  # noqa: F401
     from bot.ops.backup import plans  # noqa: F401
