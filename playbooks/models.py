@@ -24,6 +24,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from playbooks.actions import Action, ParameterError, Schedule, resolve_parameters
 from playbooks.alerts import AlertSettings
 from playbooks.backups import BackupSettings
+from playbooks.changes import ChangeSettings
 from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
 from playbooks.rollback import RollbackSettings
@@ -158,6 +159,7 @@ class Playbook(PackModel):
     schedules: dict[str, Schedule] = {}
     backups: BackupSettings = BackupSettings()
     alerts: AlertSettings = AlertSettings()
+    changes: ChangeSettings = ChangeSettings()
     rollback: RollbackSettings = RollbackSettings()
 
     @field_validator("severities", mode="before")
