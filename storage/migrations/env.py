@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import storage.alerts  # noqa: F401
+import storage.changes  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
 import storage.runs  # noqa: F401
 
