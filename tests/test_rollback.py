@@ -215,3 +215,20 @@ def test_the_env_file_is_replaced_atomically_with_the_source_mode(tmp_path: Path
     _replace_atomically(source, target)
     assert target.read_text() == "A=1\n" and stat.S_IMODE(target.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "good.env"]
+
+
+def test_a_restore_of_latest_refuses_to_run_when_a_newer_backup_appeared_since_it_was_asked(
+        release: Release, tmp_path: Path) -> None:
+    bot = release.bot
+    before = len(bot.workspace.ephemerals("U0ALICE"))
+    bot.slack.command("U0ALICE", PLATFORM, "/backup", "restore latest database=scratch")
+    assert "needs 2 approval" in answers(bot, "U0ALICE", before + 1)[before]
+    [run] = runs(bot)
+    assert BACKUP_ID in run.plan
+    newer = "20261128T020000Z-database"
+    (tmp_path / "backups" / newer).mkdir()
+    Manifest(id=newer, kind="database", created_at="2026-11-28T02:00:00+00:00", dump="database",
+             dump_format="directory").write(tmp_path / "backups" / newer)
+    approve(bot, run.id)
+    done = wait_status(bot, run.id, "succeeded", "failed", timeout=30)
+    assert done.status == "failed" and "changed since it was approved" in done.outcome and newer in done.outcome

@@ -130,4 +130,4 @@ def restore_plan(settings: BackupSettings, backup_id: str, *, database_name: str
     if config.checks and manifest.dump:
         steps.append(Step(f"post-recovery checks on {target} (read-only): " + "; ".join(config.checks), checks))
     steps.append(Step(f"report the recovery time against the RTO ({format_duration(objective)})", report))
-    return Plan(tuple(steps), summary=f"Restored {backup.id} into {target}.", cleanup=cleanup)
+    return Plan(tuple(steps), summary=f"Restored {backup.id} into {target}.", cleanup=cleanup, pinned=True)
