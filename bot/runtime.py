@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from bot.alerts.auth import IntakeSecrets, load_secrets
 from bot.alerts.pump import AlertPump
+from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
 from bot.executor.docker_runner import DockerLookups, DockerRunner
 from bot.executor.executor import Executor, GatewayDirectory
@@ -76,6 +77,7 @@ class Runtime:
         for incident_id in self.provisioner.claim_due():
             self._safely(self.provisioner.provision, incident_id)
         self._safely(self.timers.run_due)
+        self._safely(ChangeReminders(self.engine, self.playbook, self.clock, self.executor.directory).run_due)
         self._safely(self.executor.tick)
         self._safely(self.alerts.run)
         self._safely(self.delivery.deliver_due)

@@ -135,13 +135,14 @@ class Provisioner:
             who = escalation.resolve_targets(session, self._gateway, incident, list(severity.responders))
             roles = queries.roles(session, incident.id)
             ticks = queries.ticks(session, incident.id)
+            changes = queries.linked_changes(session, incident.id)
             commander = roles.get("incident_commander")
         declarer = [] if incident.declared_by == service.BOT else [incident.declared_by]  # alerts declare as the bot
         members = list(dict.fromkeys([*declarer, *who.users, *roles.values()]))
         channel = incident.channel_id
         assert channel is not None
         brief = {"channel": channel, "text": views.brief_fallback(self._playbook, incident),
-                 "blocks": views.brief_blocks(self._playbook, incident, roles, ticks)}
+                 "blocks": views.brief_blocks(self._playbook, incident, roles, ticks, changes)}
         results = self._gateway.parallel(
             lambda: self._gateway.invite(channel, members),
             lambda: self._gateway.call("conversations.setTopic", {

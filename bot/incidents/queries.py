@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from playbooks.models import ChecklistItem, Phase, Playbook
+from storage.changes import ChangeRequest
 from storage.models import ChecklistTick, Incident, RoleAssignment, StatusUpdate, TimelineEntry
 
 
@@ -33,6 +34,12 @@ def role_holder(session: Session, incident_id: int | None, role: str) -> RoleAss
 def roles(session: Session, incident_id: int | None) -> dict[str, str]:
     rows = session.exec(select(RoleAssignment).where(RoleAssignment.incident_id == incident_id)).all()
     return {row.role: row.user_id for row in rows}
+
+
+def linked_changes(session: Session, incident_id: int | None) -> list[ChangeRequest]:
+    """Change requests linked to the incident as its cause (``/change link``)."""
+    return list(session.exec(select(ChangeRequest).where(ChangeRequest.incident_id == incident_id)
+                             .order_by(col(ChangeRequest.id))).all())
 
 
 def ticks(session: Session, incident_id: int | None) -> dict[str, ChecklistTick]:

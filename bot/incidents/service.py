@@ -239,7 +239,8 @@ def reopen(ctx: Ctx, incident: Incident, reason: str, by: str) -> str:
 def draft_postmortem(ctx: Ctx, incident: Incident, by: str) -> Postmortem:
     text = views.postmortem_text(ctx.playbook, incident, ctx.now, queries.timeline(ctx.session, incident.id),
                                  queries.roles(ctx.session, incident.id),
-                                 queries.ticks(ctx.session, incident.id))
+                                 queries.ticks(ctx.session, incident.id),
+                                 queries.linked_changes(ctx.session, incident.id))
     existing = ctx.session.exec(select(Postmortem).where(Postmortem.incident_id == incident.id)).first()
     if existing:
         existing.text, existing.created_at, existing.created_by = text, ctx.now, by
@@ -265,13 +266,20 @@ def _announce(ctx: Ctx, incident: Incident, text: str, *, purpose: str) -> None:
         outbox.post(ctx.session, ctx.now, incident.channel_id, text, incident_id=incident.id, purpose=purpose)
 
 
+def refresh_brief(ctx: Ctx, incident: Incident) -> None:
+    """Re-render the pinned brief after something outside the incident changed what it shows
+    (a change request linked as its cause)."""
+    _refresh_channel(ctx, incident)
+
+
 def _refresh_channel(ctx: Ctx, incident: Incident, *, topic: bool = False) -> None:
     """Re-render the pinned brief (and the topic) after a change that shows there."""
     if not incident.channel_id:
         return
     if incident.brief_ts:
         blocks = views.brief_blocks(ctx.playbook, incident, queries.roles(ctx.session, incident.id),
-                                    queries.ticks(ctx.session, incident.id))
+                                    queries.ticks(ctx.session, incident.id),
+                                    queries.linked_changes(ctx.session, incident.id))
         outbox.enqueue(ctx.session, ctx.now, "chat.update",
                        {"channel": incident.channel_id, "ts": incident.brief_ts,
                         "text": views.brief_fallback(ctx.playbook, incident), "blocks": blocks},

@@ -26,6 +26,7 @@ from bot.incidents.queries import Progress
 from playbooks.durations import format_duration
 from playbooks.models import Playbook
 from playbooks.templates import render
+from storage.changes import ChangeRequest
 from storage.models import ChecklistTick, Incident, StatusUpdate, TimelineEntry
 
 CLAIM_ROLE = "incident_claim_role"
@@ -72,7 +73,7 @@ def brief_fallback(playbook: Playbook, incident: Incident) -> str:
 
 
 def brief_blocks(playbook: Playbook, incident: Incident, roles: dict[str, str],
-                 ticks: dict[str, ChecklistTick]) -> list[dict]:
+                 ticks: dict[str, ChecklistTick], changes: list[ChangeRequest] | None = None) -> list[dict]:
     severity = playbook.severity(incident.severity)
     open_ = incident.status == "open"
     phase = playbook.phase(incident.phase) or playbook.phases[0]
@@ -84,6 +85,7 @@ def brief_blocks(playbook: Playbook, incident: Incident, roles: dict[str, str],
             text=f"*{severity.key}:* {severity.definition} · respond within {format_duration(severity.response_time)}"
             f" · declared by {person(incident.declared_by)} at {local(playbook, incident.declared_at)}"
             f" · status: *{'open' if open_ else 'resolved'}* · phase: *{phase.name}*")]),
+        *[ContextBlock(elements=[MarkdownTextObject(text=line)]) for line in caused_by(playbook, changes or [])],
         DividerBlock(),
         SectionBlock(text=MarkdownTextObject(text="*Roles*")),
     ]
@@ -113,6 +115,17 @@ def brief_blocks(playbook: Playbook, incident: Incident, roles: dict[str, str],
         blocks.append(ActionsBlock(elements=[ButtonElement(text="Post update", action_id=OPEN_UPDATE,
                                                            value=str(incident.id), style="primary")]))
     return _dicts(blocks)
+
+
+def caused_by(playbook: Playbook, changes: list[ChangeRequest]) -> list[str]:
+    """One line per change request linked to the incident (``/change link``)."""
+    lines = []
+    for cr in changes:
+        summary = cr.description.splitlines()[0][:150] if cr.description else ""
+        category = playbook.changes.categories.get(cr.category)
+        lines.append(f":link: Caused by change *{cr.number}* ({category.name if category else cr.category}, "
+                     f"{cr.status.replace('_', ' ')}, requested by <@{cr.requested_by}>): {summary}")
+    return lines
 
 
 def _who(author: str) -> str:
@@ -171,7 +184,8 @@ def resolved_text(playbook: Playbook, incident: Incident, now: datetime) -> str:
 
 
 def postmortem_text(playbook: Playbook, incident: Incident, now: datetime, timeline: list[TimelineEntry],
-                    roles: dict[str, str], ticks: dict[str, ChecklistTick]) -> str:
+                    roles: dict[str, str], ticks: dict[str, ChecklistTick],
+                    changes: list[ChangeRequest] | None = None) -> str:
     end = incident.resolved_at or now
     role_lines = [f"- **{r.name}**: " + (f"<@{roles[r.key]}>" if r.key in roles else "unassigned")
                   for r in playbook.roles]
@@ -191,7 +205,9 @@ def postmortem_text(playbook: Playbook, incident: Incident, now: datetime, timel
         else "not resolved yet",
         "roles": "\n".join(role_lines), "timeline": "\n".join(timeline_lines),
         "checklist": "\n".join(checklist_lines),
-        "summary": incident.resolution_summary or incident.description or "[Detailed description of the incident]",
+        "summary": "\n".join([*caused_by(playbook, changes or []),
+                               incident.resolution_summary or incident.description
+                               or "[Detailed description of the incident]"]),
     }
     return render(playbook.templates.postmortem, values)
 

@@ -1,0 +1,92 @@
+"""What a change request is made of at the boundary: the request form's fields, validated into a
+``ChangeForm`` or a set of per-field errors for the modal (nothing is stored on an error)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from playbooks.changes import ChangeSettings
+from playbooks.durations import parse_duration
+
+PRIORITIES = ("High", "Medium", "Low")
+IMPACTS = ("None", "Minimal", "Significant")
+RISKS = ("Low", "Medium", "High")
+MAX_TEXT = 2900  # under Slack's 3000-character section limit, so the request renders whole
+
+
+class ChangeError(Exception):
+    """Why a change request command or click did nothing; shown to the user ephemerally."""
+
+
+@dataclass(frozen=True)
+class ChangeForm:
+    category: str
+    priority: str
+    description: str
+    systems: str
+    user_impact: str
+    downtime: bool
+    downtime_duration: str
+    risk: str
+    implementation_plan: str
+    rollback_plan: str
+    testing: tuple[str, ...]
+    named_approver: str | None
+
+
+def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str) -> ChangeForm | dict[str, str]:
+    """The modal's ``state.values`` as a form, or ``{block_id: message}`` for every field that is wrong."""
+    errors: dict[str, str] = {}
+
+    def text(block: str, what: str, *, required: bool = True) -> str:
+        value = (_raw(values, block, "value") or "").strip()
+        if required and not value:
+            errors[block] = f"Describe the {what}."
+        elif len(value) > MAX_TEXT:
+            errors[block] = f"Keep the {what} under {MAX_TEXT} characters."
+        return value
+
+    def choice(block: str, allowed: tuple[str, ...], what: str) -> str:
+        option = _raw(values, block, "selected_option")
+        value = option.get("value", "") if isinstance(option, dict) else ""
+        if value not in allowed:
+            errors[block] = f"Pick the {what}."
+        return value
+
+    category = choice("category", tuple(settings.categories), "category")
+    priority = choice("priority", PRIORITIES, "priority")
+    description = text("description", "change and why it is made")
+    systems = text("systems", "systems affected")
+    impact = choice("user_impact", IMPACTS, "user impact")
+    downtime = choice("downtime", ("yes", "no"), "whether downtime is required") == "yes"
+    duration = text("downtime_duration", "downtime", required=False)
+    if downtime and "downtime" not in errors:
+        try:
+            parse_duration(duration)
+        except ValueError:
+            errors["downtime_duration"] = "Say how long the downtime lasts, like 30m or 2h."
+    elif duration and not downtime:
+        errors["downtime_duration"] = "No downtime was chosen; leave the duration empty or choose Yes."
+    risk = choice("risk", RISKS, "risk level")
+    plan = text("implementation_plan", "implementation plan")
+    rollback = text("rollback_plan", "rollback plan")
+    ticked = _raw(values, "testing", "selected_options") or []
+    testing = tuple(o.get("value", "") for o in ticked if isinstance(o, dict) and o.get("value") in settings.testing)
+    approver = _raw(values, "approver", "selected_user") or None
+    if category in settings.categories and settings.category(category).approval == "retroactive":
+        if not approver:
+            errors["approver"] = "Emergency changes name who gave the verbal approval; they are reminded to record it."
+        elif approver == requester:
+            errors["approver"] = "You cannot approve your own change; name who gave the verbal approval."
+    if errors:
+        return errors
+    return ChangeForm(category=category, priority=priority, description=description, systems=systems,
+                      user_impact=impact, downtime=downtime, downtime_duration=duration if downtime else "",
+                      risk=risk, implementation_plan=plan, rollback_plan=rollback, testing=testing,
+                      named_approver=approver if settings.category(category).approval == "retroactive" else None)
+
+
+def _raw(values: dict[str, Any], block: str, key: str) -> Any:
+    entry = values.get(block, {}).get("value")
+    return entry.get(key) if isinstance(entry, dict) else None
