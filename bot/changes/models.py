@@ -40,7 +40,7 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
     errors: dict[str, str] = {}
 
     def text(block: str, what: str, *, required: bool = True) -> str:
-        value = (_raw(values, block, "value") or "").strip()
+        value = _str(_raw(values, block, "value")).strip()
         if required and not value:
             errors[block] = f"Describe the {what}."
         elif len(value) > MAX_TEXT:
@@ -49,7 +49,7 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
 
     def choice(block: str, allowed: tuple[str, ...], what: str) -> str:
         option = _raw(values, block, "selected_option")
-        value = option.get("value", "") if isinstance(option, dict) else ""
+        value = _str(option.get("value")) if isinstance(option, dict) else ""
         if value not in allowed:
             errors[block] = f"Pick the {what}."
         return value
@@ -71,9 +71,10 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
     risk = choice("risk", RISKS, "risk level")
     plan = text("implementation_plan", "implementation plan")
     rollback = text("rollback_plan", "rollback plan")
-    ticked = _raw(values, "testing", "selected_options") or []
-    testing = tuple(o.get("value", "") for o in ticked if isinstance(o, dict) and o.get("value") in settings.testing)
-    approver = _raw(values, "approver", "selected_user") or None
+    ticked = _raw(values, "testing", "selected_options")
+    testing = tuple(item for item in settings.testing  # in the playbook's order, only the playbook's items
+                    if isinstance(ticked, list) and any(isinstance(o, dict) and o.get("value") == item for o in ticked))
+    approver = _str(_raw(values, "approver", "selected_user")) or None
     if category in settings.categories and settings.category(category).approval == "retroactive":
         if not approver:
             errors["approver"] = "Emergency changes name who gave the verbal approval; they are reminded to record it."
@@ -88,5 +89,11 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
 
 
 def _raw(values: dict[str, Any], block: str, key: str) -> Any:
-    entry = values.get(block, {}).get("value")
+    """``values[block]["value"][key]``, or None for anything shaped otherwise."""
+    block_values = values.get(block)
+    entry = block_values.get("value") if isinstance(block_values, dict) else None
     return entry.get(key) if isinstance(entry, dict) else None
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
