@@ -113,6 +113,14 @@ class ChangeHandlers:
             await ack(response_action="errors", errors=form)
             return
         try:
+            problem = await self.rt.run(self.desk.approver_problem, form, user)
+        except Exception:
+            log.warning("approver_check_failed", exc_info=True)
+            problem = "Could not check the approver with Slack just now; please submit again."
+        if problem:
+            await ack(response_action="errors", errors={"approver": problem})
+            return
+        try:
             number, _created = await self.rt.run(self.desk.submit, form, user, f"view:{view['id']}")
         except Exception:
             log.exception("change_request_failed")

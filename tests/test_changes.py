@@ -121,6 +121,8 @@ def test_invalid_form_shows_field_errors_and_stores_nothing(bot: BotUnderTest) -
     assert set(response.json["errors"]) == {"description", "downtime_duration", "approver"}
     self_approved = bot.slack.submit_view(REQUESTER, view_id, form("emergency", approver=REQUESTER))
     assert "cannot approve your own" in self_approved.json["errors"]["approver"]
+    not_allowed = bot.slack.submit_view(REQUESTER, view_id, form("emergency", approver=OTHER))
+    assert "may not approve Emergency changes" in not_allowed.json["errors"]["approver"]
     assert changes(bot) == []
     assert not bot.workspace.messages(PLATFORM)
 
@@ -146,6 +148,13 @@ def test_request_is_numbered_announced_with_the_template_and_idempotent(bot: Bot
     thread = bot.workspace.thread(PLATFORM, root.ts)
     assert any(b.action_id == views.APPROVE for m in thread for b in buttons(m.blocks))
     assert request(bot, "standard").number == "CR-2026-0002"
+
+
+def test_typed_text_cannot_ping_or_link(bot: BotUnderTest) -> None:
+    request(bot, "standard", description="Patch <!channel> & <https://evil.example|docs>")
+    [root] = bot.workspace.messages(PLATFORM, include_threads=False)
+    shown = str(root.blocks)
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example|docs&gt;" in shown and "<!channel>" not in shown
 
 
 def test_help_list_show_and_bad_commands(bot: BotUnderTest) -> None:

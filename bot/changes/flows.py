@@ -59,6 +59,9 @@ class ChangeDesk:
                 raise
             return existing.number, False
 
+    def approver_problem(self, form: ChangeForm, requester: str) -> str | None:
+        return service.approver_problem(self.playbook, self.directory, form, requester)
+
     def by_id(self, change_id: int, fn: Callable[[service.Ctx, ChangeRequest], T]) -> T:
         return self._unit(lambda ctx: fn(ctx, service.get(ctx.session, change_id)))
 

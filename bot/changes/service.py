@@ -106,6 +106,17 @@ def submit(ctx: Ctx, form: ChangeForm, requester: str, request_key: str | None) 
     return cr, True
 
 
+def approver_problem(playbook: Playbook, directory: Directory, form: ChangeForm, requester: str) -> str | None:
+    """An emergency request names who gave the verbal approval: they must be one who may approve
+    (membership read live), or the reminders would go to someone who cannot act on them."""
+    if not form.named_approver:
+        return None
+    kind = playbook.changes.category(form.category)
+    if is_allowed(kind.approvers, Approver(form.named_approver, requester, {}), directory):
+        return None
+    return f"That person may not approve {kind.name} changes; pick one of {describe(kind.approvers)}."
+
+
 # -- approval ---------------------------------------------------------------------------------------
 def approve(ctx: Ctx, cr: ChangeRequest, user: str) -> str:
     """A Team Lead's approval (Normal), or the documented verbal approval (Emergency)."""

@@ -44,6 +44,11 @@ STATUS = {"requested": "requested", "approved": "approved", "in_progress": "in p
           "rolled_back": "rolled back"}
 
 
+def escape(text: str) -> str:
+    """Typed text shown as typed: no ``<!channel>`` pings or fake links from a request form."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def who(user: str) -> str:
     return user if user == "opsbot" else f"<@{user}>"
 
@@ -122,7 +127,7 @@ def request_text(playbook: Playbook, cr: ChangeRequest, ticked: Iterable[str]) -
     kind = playbook.changes.category(cr.category)
     tested = set(json.loads(cr.testing or "[]"))
     done = set(ticked)
-    steps = [line.strip() for line in cr.implementation_plan.splitlines() if line.strip()]
+    steps = [escape(line.strip()) for line in cr.implementation_plan.splitlines() if line.strip()]
     lines = [
         f"*Change Request #{cr.number}*", "",
         "*Change Details*",
@@ -130,15 +135,15 @@ def request_text(playbook: Playbook, cr: ChangeRequest, ticked: Iterable[str]) -
         f"• *Date*: {_local(playbook, cr.requested_at, '%Y-%m-%d')}",
         f"• *Category*: {kind.name}",
         f"• *Priority*: {cr.priority}", "",
-        "*Description*", cr.description, "",
+        "*Description*", escape(cr.description), "",
         "*Impact Analysis*",
-        f"• *Systems Affected*: {cr.systems}",
+        f"• *Systems Affected*: {escape(cr.systems)}",
         f"• *User Impact*: {cr.user_impact}",
         "• *Downtime Required*: " + (f"Yes - {cr.downtime_duration}" if cr.downtime else "No"),
         f"• *Risk Level*: {cr.risk}", "",
         "*Implementation Plan*",
         *[f"{n}. {step}" for n, step in enumerate(steps, 1)], "",
-        "*Rollback Plan*", cr.rollback_plan, "",
+        "*Rollback Plan*", escape(cr.rollback_plan), "",
         "*Testing Plan*",
         *[f"{'☑' if item in tested else '☐'} {item}" for item in playbook.changes.testing], "",
         "*Approvals*",
@@ -234,7 +239,7 @@ def list_text(playbook: Playbook, changes: list[ChangeRequest]) -> str:
     for cr in changes:
         kind = playbook.changes.category(cr.category)
         owed = " · :warning: approval owed" if cr.approval_owed else ""
-        summary = cr.description.splitlines()[0][:80]
+        summary = escape((cr.description.splitlines() or [""])[0][:80])
         lines.append(f"• *{cr.number}* {kind.name} · {STATUS[cr.status]}{owed} · {summary} (<@{cr.requested_by}>)")
     return "\n".join(lines)
 
@@ -246,6 +251,6 @@ def incident_notice(playbook: Playbook, cr: ChangeRequest) -> str:
 def incident_line(playbook: Playbook, cr: ChangeRequest) -> str:
     """How an incident's brief and post-mortem name a change that caused it."""
     kind = playbook.changes.category(cr.category)
-    summary = cr.description.splitlines()[0][:120] if cr.description else ""
+    summary = escape((cr.description.splitlines() or [""])[0][:120])
     return (f"{cr.number} ({kind.name}, {STATUS[cr.status]}, requested by <@{cr.requested_by}>"
             + (f", started {local(playbook, cr.started_at)}" if cr.started_at else "") + f"): {summary}")

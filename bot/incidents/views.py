@@ -121,7 +121,8 @@ def caused_by(playbook: Playbook, changes: list[ChangeRequest]) -> list[str]:
     """One line per change request linked to the incident (``/change link``)."""
     lines = []
     for cr in changes:
-        summary = cr.description.splitlines()[0][:150] if cr.description else ""
+        summary = (cr.description.splitlines() or [""])[0][:150]
+        summary = summary.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # typed text, no pings
         category = playbook.changes.categories.get(cr.category)
         lines.append(f":link: Caused by change *{cr.number}* ({category.name if category else cr.category}, "
                      f"{cr.status.replace('_', ' ')}, requested by <@{cr.requested_by}>): {summary}")
