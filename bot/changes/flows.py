@@ -53,6 +53,8 @@ class ChangeDesk:
         try:
             return self._unit(lambda ctx: _numbered(service.submit(ctx, form, requester, request_key)))
         except ChangeError:
+            if request_key is None:
+                raise
             with session_scope(self.engine) as session:  # the same form won a race in another worker
                 existing = session.exec(select(ChangeRequest).where(ChangeRequest.request_key == request_key)).first()
             if existing is None:

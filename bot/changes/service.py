@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from bot.changes import numbering, views
 from bot.changes.models import ChangeError, ChangeForm
 from bot.executor.approvals import Approver, Directory, describe, is_allowed
+from bot.incidents import service as incidents
 from bot.slack import outbox
 from playbooks.changes import ChangeCategory
 from playbooks.models import Playbook
@@ -202,8 +203,6 @@ def finish(ctx: Ctx, cr: ChangeRequest, user: str, outcome: str) -> str:
 # -- links ------------------------------------------------------------------------------------------
 def link_incident(ctx: Ctx, cr: ChangeRequest, incident: Incident, user: str) -> str:
     """An incident caused by this change: its brief and post-mortem name the change."""
-    from bot.incidents import service as incidents  # incidents read changes; import at use keeps them apart
-
     if cr.incident_id == incident.id:
         raise ChangeError(f"{cr.number} is already linked to {incident.ref}; nothing changed.")
     cr.incident_id = incident.id
