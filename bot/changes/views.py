@@ -89,7 +89,7 @@ def request_modal(playbook: Playbook) -> dict:
     def select(block: str, label: str, options: list[Option]) -> InputBlock:
         return InputBlock(block_id=block, label=label, element=StaticSelectElement(action_id="value", options=options))
 
-    categories = [Option(text=c.name, value=key, description=(c.definition or None))
+    categories = [Option(text=c.name, value=key, description=(c.definition[:75] or None))  # Slack's limit
                   for key, c in settings.categories.items()]
     blocks: list[Block] = [
         select("category", "Category", categories),
@@ -218,8 +218,9 @@ def _targets(targets: Iterable[str]) -> str:
 def approval_owed_text(playbook: Playbook, cr: ChangeRequest, *, first: bool) -> str:
     kind = playbook.changes.category(cr.category)
     lead = "Emergency change" if first else "Reminder: emergency change"
-    return (f"{lead} {cr.number} by <@{cr.requested_by}> went ahead on your verbal approval, <@{cr.named_approver}>. "
-            f"Please record it with *Approve* in the request's thread in {playbook.changes.channel} "
+    state = "names you as its verbal approval" if first else f"is {STATUS[cr.status]} and still owes your approval"
+    return (f"{lead} {cr.number} by <@{cr.requested_by}> {state}, <@{cr.named_approver}>. "
+            f"Please record the approval with *Approve* in the request's thread in {playbook.changes.channel} "
             f"({kind.approver_label or 'approvers'}: {_targets(kind.approvers)}).")
 
 
