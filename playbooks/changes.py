@@ -63,7 +63,7 @@ class ChangeSettings(PackModel):
     @field_validator("categories")
     @classmethod
     def _three(cls, value: dict[str, ChangeCategory]) -> dict[str, ChangeCategory]:
-        if value and set(value) != set(CATEGORY_KEYS):
+        if set(value) != set(CATEGORY_KEYS):
             raise ValueError(f"categories must be exactly {', '.join(CATEGORY_KEYS)}")
         return {key: value[key] for key in CATEGORY_KEYS if key in value}
 

@@ -209,6 +209,8 @@ def test_changes_yaml_mistakes_name_the_file_and_key(tmp_path: Path) -> None:
     assert key.startswith("categories.emergency") and "remind_every" in message
     [(_, key, message)] = override(tmp_path, lambda d: d["categories"]["normal"].update(lead_time="a day"))
     assert key == "categories.normal.lead_time" and "not a duration" in message
+    [(_, key, message)] = override(tmp_path, lambda d: d["categories"].pop("standard"))
+    assert key == "categories" and "exactly standard, normal, emergency" in message
     problems = override(tmp_path, lambda d: d["approvals"][1].update(who=["security team"]))
     assert problems[0][:2] == ("changes.yaml", "approvals.security_review.who[0]")
     assert "is not a target" in problems[0][2]
