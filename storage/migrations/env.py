@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 import storage.alerts  # noqa: F401
 import storage.changes  # noqa: F401
+import storage.maintenance  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
 import storage.runs  # noqa: F401
 
