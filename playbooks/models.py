@@ -29,6 +29,7 @@ from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
 from playbooks.rollback import RollbackSettings
 from playbooks.templates import check_template
+from playbooks.windows import WindowSettings
 
 SEVERITY_KEYS = ("P0", "P1", "P2", "P3")
 
@@ -161,6 +162,7 @@ class Playbook(PackModel):
     alerts: AlertSettings = AlertSettings()
     changes: ChangeSettings = ChangeSettings()
     rollback: RollbackSettings = RollbackSettings()
+    windows: WindowSettings = WindowSettings()
 
     @field_validator("severities", mode="before")
     @classmethod
