@@ -3,8 +3,9 @@ checklist stages, reminders, completion) and the pre-maintenance checklist ticks
 
 A window's timers are rows with a due time, claimed with a compare-and-set on that due time
 (DESIGN rule 3), so each notice goes out once across restarts and replicas. Standing windows from
-the playbook become rows too, one per occurrence, under a unique (standing key, start) so two
-replicas materialising the same occurrence create it once.
+the playbook become rows too, one per occurrence, under a unique (standing key, occurrence) so two
+replicas materialising the same occurrence create it once, and a moved or cancelled occurrence is
+not created again.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class MaintenanceWindow(SQLModel, table=True):
     """
 
     __tablename__ = "maintenance_window"
-    __table_args__ = (UniqueConstraint("standing_key", "starts_at"),)
+    __table_args__ = (UniqueConstraint("standing_key", "occurrence_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     title: str
@@ -41,6 +42,7 @@ class MaintenanceWindow(SQLModel, table=True):
     created_by: str  # a Slack user ID, or opsbot for standing windows
     created_at: datetime = _when()
     standing_key: str | None = None  # daily | weekly | monthly…: the playbook's standing window, if any
+    occurrence_at: datetime | None = _when(nullable=True)  # a standing window's planned start (before any move)
     request_key: str | None = Field(default=None, unique=True)  # the modal's view ID: a double submit is one window
     cancelled_by: str | None = None
     cancelled_at: datetime | None = _when(nullable=True)

@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
     sa.Column('standing_key', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('occurrence_at', storage.types.UTCDateTime(), nullable=True),
     sa.Column('request_key', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('cancelled_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('cancelled_at', storage.types.UTCDateTime(), nullable=True),
@@ -38,7 +39,7 @@ def upgrade() -> None:
     sa.Column('checklist_message_id', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('request_key'),
-    sa.UniqueConstraint('standing_key', 'starts_at')
+    sa.UniqueConstraint('standing_key', 'occurrence_at')
     )
     with op.batch_alter_table('maintenance_window', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_maintenance_window_starts_at'), ['starts_at'], unique=False)
