@@ -28,7 +28,7 @@ USAGE = """*`/change`* — change requests (procedures 5.2)
 • `/change show CR-2026-0001` — the request, its approvals and timeline
 • `/change approve|start|done|rollback CR-2026-0001` — the same as the buttons in the request's thread
 • `/change link CR-2026-0001 #incident-channel` (or `INC-0001`) — the change caused that incident
-• `/change link CR-2026-0001 window 3` — the change runs in maintenance window 3
+• `/change link CR-2026-0001 window 3` (or `MW-3`) — the change runs in maintenance window MW-3
 • `/change help` — this text"""
 _NUMBER = re.compile(r"CR-[0-9]{4}-[0-9]{4,}", re.IGNORECASE)
 Step = Callable[[service.Ctx, Any, str], str]

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -27,6 +28,7 @@ T = TypeVar("T")
 SIMULTANEOUS = "That was already done at the same moment (by someone else or a double click); nothing more changed."
 _CHANNEL = re.compile(r"<#(C[A-Z0-9]+)(?:\|[^>]*)?>")
 _INCIDENT = re.compile(r"(?:INC-)?0*([0-9]{1,9})", re.IGNORECASE)
+_WINDOW = re.compile(r"(?:window\s+(?:MW-)?|MW-)([0-9]{1,9})", re.IGNORECASE)
 
 
 class ChangeDesk:
@@ -81,12 +83,12 @@ class ChangeDesk:
 
     def link(self, number: str, target: str, user: str) -> str:
         """``target``: ``#incident-channel`` (escaped by Slack), ``INC-0001``, an incident id, or
-        ``window <id>`` for a maintenance window."""
-        words = target.split()
-        if len(words) == 2 and words[0].lower() == "window":
-            if not words[1].isdigit():
-                raise ChangeError("Give the maintenance window's number, like `window 3`.")
-            window_id = int(words[1])
+        ``window <id>`` / ``MW-<id>`` for a maintenance window."""
+        window = _WINDOW.fullmatch(target.strip())
+        if window or target.lower().startswith(("window", "mw-")):
+            if window is None:
+                raise ChangeError("Give the maintenance window's number, like `window 3` or `MW-3`.")
+            window_id = int(window.group(1))
             return self.by_number(number, lambda ctx, cr: service.link_window(
                 ctx, cr, window_id, user, exists=_window_exists(ctx.session, window_id)))
         return self.by_number(number, lambda ctx, cr: service.link_incident(
@@ -115,4 +117,6 @@ def _window_exists(session: Session, window_id: int) -> bool | None:
     except ImportError:
         return None
     table = getattr(module, "MaintenanceWindow", None)
-    return None if table is None else session.get(table, window_id) is not None
+    if table is None or not inspect(session.connection()).has_table(table.__tablename__):
+        return None
+    return session.get(table, window_id) is not None

@@ -220,13 +220,13 @@ def link_incident(ctx: Ctx, cr: ChangeRequest, incident: Incident, user: str) ->
 def link_window(ctx: Ctx, cr: ChangeRequest, window_id: int, user: str, *, exists: bool | None) -> str:
     """``exists`` is None while there is no maintenance window table to check against."""
     if exists is False:
-        raise ChangeError(f"There is no maintenance window {window_id}; nothing changed.")
+        raise ChangeError(f"There is no maintenance window MW-{window_id}; nothing changed.")
     if cr.maintenance_window_id == window_id:
-        raise ChangeError(f"{cr.number} is already linked to maintenance window {window_id}; nothing changed.")
+        raise ChangeError(f"{cr.number} is already linked to maintenance window MW-{window_id}; nothing changed.")
     cr.maintenance_window_id = window_id
-    _record(ctx, cr, user, "linked", f"Linked to maintenance window {window_id} by <@{user}>")
-    _refresh(ctx, cr, f"🔗 {cr.number} linked to maintenance window {window_id} by <@{user}>.")
-    return f"{cr.number} is linked to maintenance window {window_id}."
+    _record(ctx, cr, user, "linked", f"Linked to maintenance window MW-{window_id} by <@{user}>")
+    _refresh(ctx, cr, f"🔗 {cr.number} linked to maintenance window MW-{window_id} by <@{user}>.")
+    return f"{cr.number} is linked to maintenance window MW-{window_id}."
 
 
 # -- reminders (the scheduler tick claims them; see bot/changes/reminders.py) --------------------------

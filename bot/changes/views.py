@@ -161,7 +161,7 @@ def status_line(playbook: Playbook, cr: ChangeRequest) -> str:
     if cr.incident_id:
         parts.append(f"incident {incident_ref(cr.incident_id)}")
     if cr.maintenance_window_id:
-        parts.append(f"maintenance window {cr.maintenance_window_id}")
+        parts.append(f"maintenance window MW-{cr.maintenance_window_id}")
     return " · ".join(parts)
 
 
