@@ -408,9 +408,14 @@ def test_a_crash_before_the_brief_was_saved_is_finished_by_the_scheduler(bot: Bo
     from sqlalchemy import update
 
     channel_id = bot.declare()
+
+    def provisioned() -> bool:  # the pin is visible a moment before the provisioning commit
+        with Session(bot.rt.engine) as session:
+            [incident] = session.exec(select(Incident)).all()
+            return incident.provision_due_at is None and bool(incident.brief_ts)
+
+    eventually(provisioned, what="the provisioning to be recorded")
     with Session(bot.rt.engine) as session:  # as left by a crash between channel creation and the pin
-        [incident] = session.exec(select(Incident)).all()
-        assert incident.provision_due_at is None and incident.brief_ts
         session.exec(update(Incident).values(brief_ts=None, provision_due_at=bot.clock() + timedelta(minutes=2)))
         session.commit()
     bot.tick()
