@@ -27,6 +27,7 @@ from bot.ops.registry import operation_problems
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, make_client
 from bot.slack.outbox import OutboxDelivery
+from bot.windows.timers import WindowTimers
 from playbooks.loader import PlaybookError, load_playbook
 from playbooks.models import Playbook
 from storage.db import make_engine
@@ -78,6 +79,7 @@ class Runtime:
             self._safely(self.provisioner.provision, incident_id)
         self._safely(self.timers.run_due)
         self._safely(ChangeReminders(self.engine, self.playbook, self.clock, self.executor.directory).run_due)
+        self._safely(WindowTimers(self.engine, self.playbook, self.clock).run_due)
         self._safely(self.executor.tick)
         self._safely(self.alerts.run)
         self._safely(self.delivery.deliver_due)

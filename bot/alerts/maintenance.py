@@ -2,9 +2,8 @@
 
 During a scheduled maintenance window, alerts for the services under maintenance are stored and
 shown (their triage message is posted as usual) but must not page: no incident opens by itself.
-Maintenance windows do not exist yet, so nothing is ever under maintenance. When they land, this
-function asks their service, for example "is there an active window at ``now`` whose services
-include ``service``", and ``bot.alerts.service`` needs no other change.
+The answer comes from the windows themselves (``bot.windows.service``): an active, scheduled
+window whose services include ``service``.
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from bot.windows import service as windows
+
 
 def under_maintenance(session: Session, service: str | None, now: datetime) -> bool:
     """Whether alerts for ``service`` (the playbook's ``service_label``) are expected right now."""
-    del session, service, now  # no maintenance windows yet
-    return False
+    return windows.under_maintenance(session, service, now)
