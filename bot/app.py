@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
-from handlers import alerts, approvals, backup, change, guard, incident, ops, rollback
+from handlers import alerts, approvals, backup, change, guard, incident, maintenance, ops, rollback
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
@@ -42,6 +42,7 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     backup.register(app, rt)
     ops.register(app, rt)
     rollback.register(app, rt)
+    maintenance.register(app, rt)
     change.register(app, rt)
     approvals.register(app, rt)
     alerts.register(app, rt)

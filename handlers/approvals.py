@@ -1,8 +1,9 @@
-"""Approve, Deny, Cancel and Request again buttons on runs: ack at once, then the executor decides (it checks
+"""Approve, Deny, Cancel, Request again and question buttons on runs: ack at once, then the executor decides (it checks
 every click against the declaration, so the button itself grants nothing)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -40,3 +41,15 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     app.action(views.CANCEL)(cancel)
     app.action(views.RETRY)(retry)
+
+    async def answer_question(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """A button of a question a running run asked: value ``<question id>:<choice>``."""
+        await ack()
+        question, _, choice = str(body["actions"][0].get("value", "")).partition(":")
+        if not question.isdigit() or not choice:
+            await respond(text="That button is not one of mine.", response_type="ephemeral", replace_original=False)
+            return
+        text = await answer(rt.run(rt.executor.answer, int(question), choice, body["user"]["id"]))
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+
+    app.action(re.compile(rf"^{views.ANSWER}:"))(answer_question)

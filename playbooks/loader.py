@@ -14,6 +14,7 @@ from typing import Any, get_origin
 import yaml
 from pydantic import ValidationError
 
+from playbooks.maintenance import PACK_FOLDERS
 from playbooks.models import Playbook
 from playbooks.problems import PlaybookError, Problem, validation_problems
 
@@ -38,7 +39,8 @@ def load_playbook(override_dir: Path | None = None) -> Playbook:
         else:
             data[section] = loaded
     try:
-        playbook = Playbook.model_validate(data)
+        folders = [Path(override_dir)] if override_dir is not None else []
+        playbook = Playbook.model_validate(data, context={PACK_FOLDERS: folders})  # pack files besides YAML
     except ValidationError as exc:
         files = {section: _shown(path) for section, path in sources.items()}
         raise PlaybookError(problems + validation_problems(exc, files, data)) from None

@@ -27,6 +27,7 @@ from playbooks.backups import BackupSettings
 from playbooks.changes import ChangeSettings
 from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
+from playbooks.maintenance import MaintenanceSettings
 from playbooks.rollback import RollbackSettings
 from playbooks.templates import check_template
 from playbooks.windows import WindowSettings
@@ -162,6 +163,7 @@ class Playbook(PackModel):
     alerts: AlertSettings = AlertSettings()
     changes: ChangeSettings = ChangeSettings()
     rollback: RollbackSettings = RollbackSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     windows: WindowSettings = WindowSettings()
 
     @field_validator("severities", mode="before")

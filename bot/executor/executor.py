@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.clock import Clock
-from bot.executor import lifecycle, schedules, service, views
+from bot.executor import lifecycle, questions, schedules, service, views
 from bot.executor.approvals import Directory
 from bot.executor.service import Decision, ExecCtx, ExecutorError, RunRequest
 from bot.executor.worker import RunWorker
@@ -103,6 +103,10 @@ class Executor:
         text = self._unit(lambda ctx: service.request_cancel(ctx, run_id, user_id))
         self.worker.cancel_local(run_id)  # a run in another replica stops at its next heartbeat
         return text
+
+    def answer(self, question_id: int, choice: str, user_id: str) -> str:
+        """A click on a button of a question a running run asked (``bot.executor.questions``)."""
+        return self._unit(lambda ctx: questions.answer(ctx, question_id, choice, user_id))
 
     def history(self, prefix: str = "", limit: int = 15) -> str:
         with session_scope(self.engine) as session:

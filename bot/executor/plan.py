@@ -77,6 +77,18 @@ class NoLookups:
         raise StepFailed(f"looking up the image {reference} needs the Docker engine, and none is configured")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the requester (or an approver) chose when a run asked them, and who it was."""
+
+    choice: str
+    by: str
+
+
+def _cannot_ask(text: str, choices: Sequence[tuple[str, str]]) -> Answer:
+    raise StepFailed("this run cannot ask anyone a question")
+
+
 @dataclass
 class StepContext:
     """Everything a step may touch. Steps call ``check()`` between units of work so Cancel and the
@@ -91,6 +103,8 @@ class StepContext:
     notes: Callable[[str], None] = lambda _text: None
     produced: dict[str, str] = field(default_factory=dict)
     """What the run made, shown in the summary and kept in the audit record (e.g. backup id, size)."""
+    asker: Callable[[str, Sequence[tuple[str, str]]], Answer] = _cannot_ask
+    """Posts a question with one button per (key, label) in the run's thread and waits for the answer."""
 
     def check(self) -> None:
         if self.cancel.is_set():
@@ -104,6 +118,10 @@ class StepContext:
 
     def produce(self, label: str, value: str) -> None:
         self.produced[label] = value
+
+    def ask(self, text: str, choices: Sequence[tuple[str, str]]) -> Answer:
+        """Ask the requester (or an approver) in the thread; blocks until answered, Cancel or the deadline."""
+        return self.asker(text, choices)
 
 
 @dataclass(frozen=True)

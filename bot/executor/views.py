@@ -19,6 +19,7 @@ APPROVE = "run_approve"
 DENY = "run_deny"
 CANCEL = "run_cancel"
 RETRY = "run_retry"
+ANSWER = "run_answer"  # action_id "run_answer:<choice>" (unique per message), value "<question id>:<choice>"
 SECTION_LIMIT = 2900
 _STATUS_ICON = {"succeeded": "✅", "failed": "❌", "cancelled": "⏹️", "denied": "🚫", "expired": "⌛"}
 
@@ -69,6 +70,22 @@ def approval_prompt(run: Run, action: Action, approvals: Sequence[str], now: dat
         ]),
     ]
     return text, _dicts(blocks)
+
+
+def question(question_id: int, run: Run, text: str, choices: Sequence[tuple[str, str]]) -> tuple[str, list[dict]]:
+    """A running run asks its requester (approvers may answer too); one button per choice."""
+    asked = f"{who(run.requested_by)}, run #{run.id} `{run.action}` asks: {text}"
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=_cut(f"❓ {asked}"))),
+        ActionsBlock(elements=[ButtonElement(text=label, action_id=f"{ANSWER}:{key}", value=f"{question_id}:{key}")
+                               for key, label in choices]),
+    ]
+    return asked, _dicts(blocks)
+
+
+def question_answered(text: str, label: str, user_id: str) -> tuple[str, list[dict]]:
+    shown = f"❓ {text}\n➡️ <@{user_id}> answered: *{label}*"
+    return shown, _dicts([SectionBlock(text=MarkdownTextObject(text=_cut(shown)))])
 
 
 def approval_closed(text: str) -> tuple[str, list[dict]]:

@@ -19,10 +19,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.executor import lifecycle, service, views
+from bot.executor import lifecycle, questions, service, views
 from bot.executor.approvals import Directory
 from bot.executor.local import LocalRunner
 from bot.executor.plan import (
+    Answer,
     Cancelled,
     DockerEngine,
     FollowUp,
@@ -47,6 +48,7 @@ from storage.runs import CANCELLED, FAILED, SUCCEEDED, Run
 log = structlog.get_logger(__name__)
 PROGRESS_EVERY = 3.0  # seconds between progress edits: chat.update is rate limited per channel
 OUTPUT_LIMIT = 20_000  # characters of (redacted) output kept per run
+QUESTION_POLL = 1.0  # seconds between looks for the answer to a question the run asked
 
 
 @dataclass
@@ -117,6 +119,7 @@ class RunWorker:
         progress = _Progress(self, run_id, run.action)
         ctx = StepContext(runner=recorder, workdir=scratch, docker=self.deps.docker(cancel, deadline), cancel=cancel,
                           deadline=deadline, notes=progress.note)
+        ctx.asker = lambda text, choices: self._ask(ctx, run_id, text, choices)
         beat = threading.Thread(target=self._heartbeat, args=(run_id, cancel, progress), daemon=True)
         status, outcome = FAILED, ""
         plan = None
@@ -188,6 +191,20 @@ class RunWorker:
                 continue
             if started and follow_up_id is not None:
                 self.dispatch(follow_up_id)
+
+    def _ask(self, ctx: StepContext, run_id: int, text: str, choices: Sequence[tuple[str, str]]) -> Answer:
+        """Post the question in the thread, then wait for its answer in the database (a click on
+        any replica records it), stopping on Cancel or the run's deadline."""
+        with self._unit() as uctx:
+            question_id = questions.post(uctx, run_id, text, choices)
+        self.deps.kick_delivery()
+        while True:
+            ctx.check()
+            with self._unit() as uctx:
+                got = questions.answered(uctx.session, question_id)
+            if got is not None:
+                return got
+            ctx.cancel.wait(QUESTION_POLL)
 
     def _heartbeat(self, run_id: int, cancel: threading.Event, progress: _Progress) -> None:
         while not cancel.wait(lifecycle.HEARTBEAT.total_seconds() if progress.idle() else PROGRESS_EVERY):

@@ -67,3 +67,4 @@ def _load_all() -> None:
     """Import the modules that register operations (not at import of this module: they import it)."""
     from bot.ops import command, rollback  # noqa: F401
     from bot.ops.backup import plans  # noqa: F401
+    from bot.ops.maintenance import plans as maintenance_plans  # noqa: F401

@@ -1,0 +1,1 @@
+"""Maintenance mode (procedures 5.4) as executor operations: ``maintenance.enable`` and ``maintenance.disable``."""
