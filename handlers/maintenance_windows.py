@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 
 def desk(rt: Runtime) -> WindowDesk:
-    return WindowDesk(rt.engine, rt.playbook, rt.clock, rt.kick_delivery)
+    return WindowDesk(rt.engine, rt.playbook, rt.clock, rt.executor.directory, rt.kick_delivery)
 
 
 async def _said(work: Awaitable[Any]) -> Any:
@@ -49,6 +49,14 @@ async def schedule(rt: Runtime, ack: AsyncAck, respond: AsyncRespond, command: d
         await ack(text="`/maintenance schedule` takes no arguments; it opens the form.")
         return
     await ack()
+    try:
+        refused = await rt.run(desk(rt).may_plan, command["user_id"])
+    except Exception:
+        log.exception("planner_check_failed")
+        refused = "Could not check with Slack who may schedule windows; please try again."
+    if refused:
+        await respond(text=refused, response_type="ephemeral", replace_original=False)
+        return
     modal = views.schedule_modal(rt.playbook.windows)
     try:
         await rt.run_slow(rt.gateway.call, "views.open", {"trigger_id": command["trigger_id"], "view": modal})
@@ -118,6 +126,9 @@ async def submitted(rt: Runtime, ack: AsyncAck, body: dict[str, Any], view: dict
         return
     try:
         window_id, _created = await rt.run(desk(rt).schedule, form, user, f"view:{view['id']}")
+    except WindowError as exc:
+        await ack(response_action="errors", errors={"title": str(exc)})
+        return
     except Exception:
         log.exception("window_schedule_failed")
         await ack(response_action="errors", errors={"title": "Could not record the window; try again."})

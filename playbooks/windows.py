@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from playbooks.common import ChannelName, PackModel
+from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -119,6 +119,9 @@ class WindowSettings(PackModel):
     """How often still-open checklist items that are due are reminded in the thread."""
     horizon: Duration = timedelta(days=8)
     """How far ahead standing windows are created (at least a day, so their 24-hour notice goes out)."""
+    planners: tuple[Target, ...] = ()
+    """Who may schedule, move and cancel windows: user IDs or user groups (membership read live);
+    empty: anyone. Ticking the checklist is open to all; enabling maintenance mode has its own approvals."""
     enable_action: str = "maintenance.enable"
     """The executor action offered at T-30m; no button when the pack does not declare it."""
     checklist: dict[Literal["T-24h", "T-2h", "T-30m", "T-0"], tuple[ChecklistItem, ...]] = {}

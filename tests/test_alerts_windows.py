@@ -46,7 +46,7 @@ def incidents(bot: BotUnderTest) -> list[Incident]:
 
 def test_alerts_for_services_under_maintenance_are_held_not_paged(bot: BotUnderTest) -> None:
     clock = bot.clock
-    desk = WindowDesk(bot.rt.engine, bot.rt.playbook, clock)
+    desk = WindowDesk(bot.rt.engine, bot.rt.playbook, clock, bot.rt.executor.directory)
     start = clock() + timedelta(hours=3)
     desk.schedule(WindowForm(starts_at=start, duration=timedelta(hours=1), title="PostgreSQL upgrade",
                              activities=(), expected_impact="", services=("postgres", "Redis")), "U0ALICE", None)

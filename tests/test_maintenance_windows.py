@@ -182,6 +182,19 @@ def test_a_window_announces_runs_its_checklist_offers_maintenance_mode_and_compl
     assert f"*MW-{window.id}* " not in command(bot, "windows")
 
 
+def test_only_planners_schedule_move_and_cancel(bot: BotUnderTest) -> None:
+    assert bot.slack.command("U0CAROL", GENERAL, "/maintenance", "schedule").status == 200
+    refusal = eventually(lambda: bot.workspace.ephemerals("U0CAROL"), what="the refusal")[0].text
+    assert refusal == ("Only members of @platform-ops-lead, members of @team-leads, members of @oncall may "
+                       "schedule, move or cancel maintenance windows.")
+    assert bot.workspace.open_views("U0CAROL") == []
+    window = schedule(bot)  # alice is on call
+    assert "Only members of" in command(bot, f"cancel {window.id}", user="U0CAROL")
+    assert "Only members of" in command(bot, f"move {window.id} 2026-12-01 22:00", user="U0CAROL")
+    assert windows(bot)[0].status == "scheduled" and windows(bot)[0].starts_at == START
+    assert "is cancelled" in command(bot, f"cancel {window.id}", user="U0DAVE")  # a team lead
+
+
 def test_move_and_cancel_from_slack_and_the_notices_follow(bot: BotUnderTest) -> None:
     window = schedule(bot)
     assert "Say which window" in command(bot, "cancel")

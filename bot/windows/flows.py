@@ -11,8 +11,9 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
+from bot.executor.approvals import Directory
 from bot.windows import service
-from bot.windows.models import WindowForm, parse_start
+from bot.windows.models import WindowError, WindowForm, parse_start
 from playbooks.models import Playbook
 from storage.db import session_scope
 
@@ -20,8 +21,9 @@ T = TypeVar("T")
 
 
 class WindowDesk:
-    def __init__(self, engine: Engine, playbook: Playbook, clock: Clock,
+    def __init__(self, engine: Engine, playbook: Playbook, clock: Clock, directory: Directory,
                  kick_delivery: Callable[[], None] | None = None) -> None:
+        self._directory = directory
         self._engine = engine
         self._playbook = playbook
         self._clock = clock
@@ -37,7 +39,17 @@ class WindowDesk:
     def now(self) -> datetime:
         return self._clock()
 
+    def may_plan(self, user: str) -> str | None:
+        """Why ``user`` may not schedule, move or cancel windows; None when they may."""
+        try:
+            service.check_planner(self._playbook.windows, user, self._directory)
+        except WindowError as exc:
+            return str(exc)
+        return None
+
     def schedule(self, form: WindowForm, user: str, request_key: str | None) -> tuple[int, bool]:
+        service.check_planner(self._playbook.windows, user, self._directory)
+
         def work(ctx: service.Ctx) -> tuple[int, bool]:
             window, created = service.schedule(ctx, form, user, request_key)
             assert window.id is not None
@@ -48,14 +60,17 @@ class WindowDesk:
         return self._unit(service.listing)
 
     def cancel(self, window_id: int, user: str) -> str:
+        service.check_planner(self._playbook.windows, user, self._directory)
         return self._unit(lambda ctx: service.cancel(ctx, window_id, user))
 
     def move(self, window_id: int, start_text: str, user: str) -> str:
+        service.check_planner(self._playbook.windows, user, self._directory)
+
         def work(ctx: service.Ctx) -> str:
             try:
                 start = parse_start(start_text, ctx.settings.zone, ctx.now)
             except ValueError as exc:
-                raise service.WindowError(f"{exc} (in {ctx.settings.timezone})") from None
+                raise WindowError(f"{exc} (in {ctx.settings.timezone})") from None
             return service.move(ctx, window_id, start, user)
         return self._unit(work)
 

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.executor.approvals import Approver, Directory, describe, is_allowed
 from bot.slack import outbox
 from bot.windows import standing as standing_rules
 from bot.windows import views
@@ -67,6 +68,12 @@ def notifies(settings: WindowSettings, window: MaintenanceWindow) -> bool:
     """Windows scheduled by people always do; a standing window as its playbook entry says."""
     rule = standing_of(settings, window)
     return rule.notify if rule else True
+
+
+def check_planner(settings: WindowSettings, user: str, directory: Directory) -> None:
+    """Scheduling, moving and cancelling are for the pack's ``planners`` (all when none are named)."""
+    if settings.planners and not is_allowed(settings.planners, Approver(user, "", {}), directory):
+        raise WindowError(f"Only {describe(settings.planners)} may schedule, move or cancel maintenance windows.")
 
 
 # -- scheduling ---------------------------------------------------------------------------------------
