@@ -72,6 +72,8 @@ class StandingWindow(PackModel):
 class ChecklistItem(PackModel):
     key: str = Field(pattern=r"^[a-z0-9_]+$")
     text: str
+    done_when: Literal["notice_24h", "notice_2h"] | None = None
+    """The bot ticks the item itself when it sends that notice."""
 
 
 class WindowTemplates(PackModel):

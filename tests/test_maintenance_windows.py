@@ -142,24 +142,26 @@ def test_a_window_announces_runs_its_checklist_offers_maintenance_mode_and_compl
     header = next(m for m in bot.workspace.messages(PLATFORM) if m.text.startswith(f"🛠️ *MW-{window.id} "))
     assert "&lt;!channel&gt;" in str(header.blocks) and "<!channel>" not in str(header.blocks)  # typed text is inert
     thread = bot.workspace.thread(PLATFORM, header.ts)
-    assert any(f"Pre-maintenance checklist for MW-{window.id}: 0/16 done" in m.text for m in thread)
+    [listing_msg] = [m for m in thread if f"Pre-maintenance checklist for MW-{window.id}: 1/16 done" in m.text]
+    assert "☑ Send maintenance notification to users — opsbot" in str(listing_msg.blocks)  # the bot sent it
 
-    assert click(bot, "U0CAROL", views.TICK, f"{window.id}:notify_users").startswith("Ticked “Send maintenance")
-    assert click(bot, "U0BOB", views.TICK, f"{window.id}:status_page").startswith("Ticked “Update status page")
+    assert click(bot, "U0CAROL", views.TICK, f"{window.id}:status_page").startswith("Ticked “Update status page")
+    assert click(bot, "U0BOB", views.TICK, f"{window.id}:staging_tested").startswith("Ticked “Test changes")
     with Session(bot.rt.engine) as session:
         ticks = {t.item_key: (t.done_by, t.done_at) for t in session.exec(select(MaintenanceCheck)).all()}
-    assert ticks["notify_users"] == ("U0CAROL", bot.clock())
+    assert ticks["status_page"] == ("U0CAROL", bot.clock()) and ticks["notify_users"][0] == "opsbot"
     checklist = eventually(lambda: next((m for m in bot.workspace.thread(PLATFORM, header.ts)
-                                         if "2/16 done" in m.text), None), what="the edited checklist")
-    assert "☑ Send maintenance notification to users — <@U0CAROL>" in str(checklist.blocks)
-    assert button(bot, views.TICK, f"{window.id}:notify_users") is None
+                                         if "3/16 done" in m.text), None), what="the edited checklist")
+    assert "☑ Update status page with scheduled maintenance — <@U0CAROL>" in str(checklist.blocks)
+    assert button(bot, views.TICK, f"{window.id}:status_page") is None
     assert button(bot, views.TICK, f"{window.id}:rollback_plan") is not None
 
     reminders = len(texts(bot, GENERAL, "Starting in 2 Hours"))  # Sunday's weekly window had its own
     at(bot, START - timedelta(hours=2))
     assert len(texts(bot, GENERAL, "Starting in 2 Hours")) == reminders + 1
     stage = texts(bot, PLATFORM, f"MW-{window.id} is at T-2h")
-    assert len(stage) == 1 and "☐ T-24h: Prepare rollback plan" in stage[0] and "notification" not in stage[0]
+    assert len(stage) == 1 and "☐ T-24h: Prepare rollback plan" in stage[0] and "status page" not in stage[0]
+    assert "Final reminder" not in stage[0]  # ticked by the bot with the 2-hour reminder
     at(bot, START - timedelta(minutes=30))
     [offer] = texts(bot, PLATFORM, f"MW-{window.id} is at T-30m")
     declared = "maintenance.enable" in bot.rt.playbook.actions

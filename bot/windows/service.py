@@ -237,6 +237,9 @@ def fire(ctx: Ctx, window: MaintenanceWindow, timer: MaintenanceTimer) -> None:
     if timer.kind in NOTICES:
         template = settings.templates.notice_24h if timer.kind == "notice_24h" else settings.templates.notice_2h
         _to_notice_channels(ctx, window, views.notice(settings, template, window), timer.kind)
+        for stage, item in settings.items():
+            if item.done_when == timer.kind:
+                _record_tick(ctx, window, stage, item.key, BOT)
     elif timer.kind == "complete":
         window.status, window.completed_at = DONE, ctx.now
         ctx.session.add(window)
@@ -307,21 +310,29 @@ def tick(ctx: Ctx, window_id: int, item_key: str, user: str) -> str:
     stage, item = found
     if window.status == CANCELLED:
         raise WindowError(f"{window.ref} is cancelled; its checklist is closed.")
+    existing = _record_tick(ctx, window, stage, item_key, user)
+    if existing is not None:
+        return f"“{item.text}” was already ticked by {views.who(existing.done_by)}."
+    return f"Ticked “{item.text}” for {window.ref}."
+
+
+def _record_tick(ctx: Ctx, window: MaintenanceWindow, stage: str, item_key: str, user: str) -> MaintenanceCheck | None:
+    """Record the tick and show it on the checklist; the earlier tick when there was one."""
     existing = ticks_of(ctx.session, window).get(item_key)
     if existing is None:
         try:
             with ctx.session.begin_nested():
-                ctx.session.add(MaintenanceCheck(window_id=window_id, stage=stage, item_key=item_key,
+                ctx.session.add(MaintenanceCheck(window_id=window.id, stage=stage, item_key=item_key,
                                                  done_by=user, done_at=ctx.now))
         except IntegrityError:  # a concurrent click won
             existing = ticks_of(ctx.session, window).get(item_key)
     if existing is not None:
-        return f"“{item.text}” was already ticked by <@{existing.done_by}>."
+        return existing
     anchor = ctx.session.get(OutboundMessage, window.checklist_message_id) if window.checklist_message_id else None
     if anchor is not None:
         text, blocks = views.checklist(ctx.settings, window, ticks_of(ctx.session, window))
         outbox.edit(ctx.session, ctx.now, anchor, text, blocks, purpose=f"window:{window.id}:checklist")
-    return f"Ticked “{item.text}” for {window.ref}."
+    return None
 
 
 # -- reading ------------------------------------------------------------------------------------------

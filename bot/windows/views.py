@@ -37,6 +37,10 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def who(user: str) -> str:
+    return user if user == "opsbot" else f"<@{user}>"
+
+
 def listed(window: MaintenanceWindow, field: str) -> list[str]:
     value = json.loads(getattr(window, field) or "[]")
     return [str(v) for v in value] if isinstance(value, list) else []
@@ -117,7 +121,7 @@ def checklist(settings: WindowSettings, window: MaintenanceWindow,
             tick = ticks.get(item.key)
             if tick:
                 done += 1
-                line = f"☑ {item.text} — <@{tick.done_by}>, {when(settings, tick.done_at, '%Y-%m-%d %H:%M')}"
+                line = f"☑ {item.text} — {who(tick.done_by)}, {when(settings, tick.done_at, '%Y-%m-%d %H:%M')}"
                 blocks.append(SectionBlock(text=MarkdownTextObject(text=line)).to_dict())
             else:
                 blocks.append(SectionBlock(
