@@ -131,7 +131,8 @@ class QueueSettings(PackModel):
 
 class MaintenanceSettings(PackModel):
     nginx: NginxSettings = NginxSettings()
-    page: PageSettings = PageSettings()
+    page: PageSettings = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    """Validated even when omitted: the template is looked up in the override folder first."""
     probe: ProbeSettings = ProbeSettings()
     allowlist: tuple[Address, ...] = ()
     """Addresses (or networks) that still reach the application during maintenance."""

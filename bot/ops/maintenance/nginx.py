@@ -52,13 +52,21 @@ def put_back(site: Path, previous: bytes | None) -> None:
         write_atomically(site, previous)
 
 
-def restore_and_reload(ctx: StepContext, nginx: NginxSettings, previous: bytes | None) -> str:
-    """Undo an install whose result was wrong; says what happened (for the failure message)."""
+def restore_and_reload(ctx: StepContext, nginx: NginxSettings, previous: bytes | None,
+                       confirm: ProbeSettings | None = None) -> str:
+    """Undo an install whose result was wrong; says what happened (for the failure message). With
+    ``confirm``, waits until the site is served again (a reload takes effect asynchronously)."""
     put_back(Path(nginx.site_config), previous)
     reloaded = ctx.runner.process(nginx.reload, check=False)
     if reloaded.returncode != 0:
         return f"the previous configuration is back in place but its reload failed too: {nginx_reason(reloaded.output)}"
-    return "the previous configuration is back in place and reloaded"
+    if confirm is None:
+        return "the previous configuration is back in place and reloaded"
+    try:
+        seen = wait_for(ctx, confirm, serving, "something other than 503")
+    except StepFailed as exc:
+        return f"the previous configuration is back in place and reloaded, but {exc}"
+    return f"the previous configuration is back in place and reloaded ({confirm.url} answers {seen.status} again)"
 
 
 def nginx_reason(output: str) -> str:
@@ -129,12 +137,15 @@ def health_urls(probe: ProbeSettings) -> list[str]:
 
 
 def wait_for(ctx: StepContext, probe: ProbeSettings, good: Callable[[Seen], bool], what: str) -> Seen:
-    """Poll ``probe.url`` until ``good(seen)``, within ``probe.within``; StepFailed with the last answer."""
+    """Poll ``probe.url`` until ``good(seen)`` twice in a row, ``probe.every`` apart (during a reload
+    the old workers still accept connections for a moment), within ``probe.within``."""
     until = time.monotonic() + probe.within.total_seconds()
+    streak = 0
     while True:
         ctx.check()
         seen = fetch(probe.url)
-        if good(seen):
+        streak = streak + 1 if good(seen) else 0
+        if streak == 2:
             return seen
         if time.monotonic() >= until:
             raise StepFailed(f"{probe.url} did not answer {what} within {format_duration(probe.within)} "

@@ -81,7 +81,7 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
             nginx.wait_for(ctx, s.probe, nginx.in_maintenance, "503 with Retry-After")
             _health_reaches_app(s)
         except StepFailed as exc:
-            undone = nginx.restore_and_reload(ctx, s.nginx, state.previous)
+            undone = nginx.restore_and_reload(ctx, s.nginx, state.previous, confirm=s.probe)
             state.installed = False
             raise StepFailed(f"{exc}; nginx is not serving the maintenance configuration as installed, so {undone}") \
                 from None
@@ -99,7 +99,9 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
         if state.paused:
             for step in to_steps(s.resume_scheduler):
                 step.action(ctx)
-        return nginx.restore_and_reload(ctx, s.nginx, state.previous) if state.installed else "nginx was not changed"
+        if not state.installed:
+            return "nginx was not changed"
+        return nginx.restore_and_reload(ctx, s.nginx, state.previous, confirm=s.probe)
 
     def drain(ctx: StepContext) -> None:
         timeout = s.queue.drain_timeout

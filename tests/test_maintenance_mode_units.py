@@ -1,0 +1,154 @@
+"""Maintenance mode's parts on their own: the `/maintenance enable` parser (any text gives
+parameters the action accepts, or a clear error), the ETA as people read it, maintenance.yaml
+problems named by file and key, and the nginx switch against a real nginx when the reload is
+silently not applied or the maintenance configuration blocks the health check."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.executor.local import LocalRunner
+from bot.executor.plan import StepContext, StepFailed
+from bot.maintenance.commands import EnableRequest, ParseError, parse_enable
+from bot.ops.maintenance.plans import enable_plan
+from handlers.maintenance import SUBCOMMANDS, usage
+from playbooks.actions import resolve_parameters
+from playbooks.loader import PlaybookError, load_playbook
+from tests.support.nginx import Nginx, nginx_site
+
+NOW = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)  # a Saturday
+
+
+ENABLE = load_playbook().actions["maintenance.enable"]
+
+
+@given(st.text(max_size=300))
+def test_any_enable_text_gives_parameters_the_action_accepts_or_a_clear_error(text: str) -> None:
+    match parse_enable(text):
+        case EnableRequest(params):
+            resolve_parameters(ENABLE, params)  # raises if the declaration would refuse it
+        case ParseError(message):
+            assert message and "Traceback" not in message
+
+
+@pytest.mark.parametrize(("text", "params"), [
+    ("Database upgrade 23:00", {"reason": "Database upgrade", "eta": "23:00"}),
+    ("Kernel patches eta=2h", {"reason": "Kernel patches", "eta": "2h"}),
+    ("45m", {"eta": "45m"}),
+    ("", {}),
+    ("Moving to 10:00 tomorrow", {"reason": "Moving to 10:00 tomorrow"}),
+])
+def test_the_last_word_is_the_eta_when_it_reads_as_one(text: str, params: dict[str, str]) -> None:
+    assert parse_enable(text) == EnableRequest(params)
+
+
+def test_bad_eta_and_long_reason_are_refused_clearly() -> None:
+    assert parse_enable("Upgrade eta=25:00") == ParseError(
+        "`eta=25:00` is not an ETA; write it like `23:00`, `45m` or `2h`.")
+    refused = parse_enable("x" * 201)
+    assert isinstance(refused, ParseError) and "200" in refused.message
+
+
+def test_the_eta_is_shown_as_people_read_it() -> None:
+    from bot.ops.maintenance.page import eta_text
+
+    utc = ZoneInfo("UTC")
+    assert eta_text("23:00", NOW, utc) == "23:00 UTC"
+    assert eta_text("21:30", NOW, utc) == "Sun 29 Nov 21:30 UTC"  # already past today: tomorrow's
+    assert eta_text("90m", NOW, utc) == "23:30 UTC"
+    assert eta_text("23:30", NOW, ZoneInfo("Europe/Berlin")) == "23:30 CET"
+    assert eta_text("", NOW, utc) == "to be announced"
+
+
+def test_help_lists_every_subcommand_in_the_table() -> None:
+    shown = usage()
+    for name, sub in SUBCOMMANDS.items():
+        assert sub.usage in shown, name
+
+
+def _problems(folder: Path) -> str:
+    with pytest.raises(PlaybookError) as caught:
+        load_playbook(folder)
+    return str(caught.value)
+
+
+def test_maintenance_yaml_problems_name_the_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "maintenance.yaml").write_text(yaml.safe_dump({
+        "nginx": {"site_config": "sites-enabled/default"}, "allowlist": ["10.0.0.300"],
+        "queue": {"redis_url": "http://127.0.0.1"}}))
+    shown = _problems(tmp_path)
+    assert "maintenance.yaml: nginx.site_config" in shown and "not an absolute path" in shown
+    assert "maintenance.yaml: allowlist" in shown and "not an address" in shown
+    assert "maintenance.yaml: queue.redis_url" in shown
+
+
+def test_a_team_replaces_the_page_and_unknown_placeholders_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "maintenance.yaml").write_text("{}\n")
+    (tmp_path / "maintenance.html").write_text("<h1>Back at $eta</h1>")
+    assert load_playbook(tmp_path).maintenance.page.template == str(tmp_path / "maintenance.html")
+    assert load_playbook().maintenance.page.template.endswith("playbooks/pack/maintenance.html")
+    (tmp_path / "maintenance.html").write_text("<h1>Back at $when</h1>")
+    shown = _problems(tmp_path)
+    assert "maintenance.yaml: page.template" in shown and "$when" in shown
+
+
+# -- the nginx switch, against a real nginx ---------------------------------------------------------------------
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Nginx]:
+    with nginx_site(tmp_path / "nginx") as server:
+        yield server
+
+
+def _first_steps(tmp_path: Path, nginx: Nginx, **nginx_keys: object) -> list:
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "maintenance.yaml").write_text(yaml.safe_dump({
+        "nginx": {"site_config": str(nginx.site), "maintenance_config": str(nginx.maintenance),
+                  "normal_config": str(nginx.normal), "test": nginx.argv("-t"),
+                  "reload": nginx.argv("-s", "reload"), **nginx_keys},
+        "page": {"target": str(nginx.pages / "maintenance.html")},
+        "probe": {"url": f"{nginx.url}/", "within": "3s", "every": "1s"},
+        "backup": False, "flag_file": str(tmp_path / ".maintenance")}))
+    plan = enable_plan(load_playbook(pack), now=NOW, reason="", eta="")
+    return [s for s in plan.steps if s.title.startswith(("write the maintenance page", "install", "probe"))]
+
+
+def _context(tmp_path: Path) -> StepContext:
+    cancel = threading.Event()
+    return StepContext(runner=LocalRunner(redact=str, cancel=cancel, deadline=None), workdir=tmp_path, cancel=cancel)
+
+
+def test_a_reload_that_silently_does_not_apply_is_caught_by_the_probe_and_undone(tmp_path: Path, nginx: Nginx) -> None:
+    normal = nginx.site.read_text()
+    steps = _first_steps(tmp_path, nginx, reload=["true"])  # "succeeds", changes nothing, as a failed reload
+    ctx = _context(tmp_path)
+    steps[0].action(ctx)
+    steps[1].action(ctx)
+    assert nginx.site.read_text() == nginx.maintenance.read_text()
+    with pytest.raises(StepFailed) as caught:
+        steps[2].action(ctx)
+    assert "did not answer 503 with Retry-After" in str(caught.value) and "answered 200" in str(caught.value)
+    assert "previous configuration is back in place" in str(caught.value)
+    assert nginx.site.read_text() == normal and nginx.get("/").status == 200
+
+
+def test_a_maintenance_config_that_blocks_the_health_check_is_undone(tmp_path: Path, nginx: Nginx) -> None:
+    nginx.maintenance.write_text(nginx.maintenance.read_text().replace(
+        "location = /health {", "location = /healthz {"))
+    steps = _first_steps(tmp_path, nginx)
+    ctx = _context(tmp_path)
+    for step in steps[:2]:
+        step.action(ctx)
+    with pytest.raises(StepFailed) as caught:
+        steps[2].action(ctx)
+    assert "/health does not reach the application (it answered 503)" in str(caught.value)
+    assert nginx.get("/").body == "application: /", "the normal site is back"
