@@ -16,9 +16,11 @@ from sqlmodel import Session, col, select
 
 from bot.sandbox.elements import buttons
 from bot.sandbox.models import Message
+from bot.sandbox.seed import default_workspace
 from bot.windows import views
 from playbooks.loader import PACK_DIR
 from storage.maintenance import CANCELLED, MaintenanceCheck, MaintenanceWindow
+from storage.models import OutboundMessage
 from storage.runs import Run
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
@@ -177,11 +179,34 @@ def test_a_window_announces_runs_its_checklist_offers_maintenance_mode_and_compl
         assert params["eta"] == "60m"
     at(bot, START)
     assert texts(bot, PLATFORM, f"MW-{window.id} starts now: maintenance in progress")
+    assert f"*MW-{window.id}* PostgreSQL 16 upgrade — *in progress* — Mon 2026-11-30 22:00" in command(bot, "windows")
     at(bot, START + timedelta(hours=1))
     [complete] = [t for t in texts(bot, GENERAL, "Maintenance Complete") if "Upgrade PostgreSQL" in t]
     assert "- Upgrade PostgreSQL\n- Vacuum &lt;!channel&gt;" in complete
     assert len(texts(bot, GENERAL, WHEN)) == 1 and len(texts(bot, GENERAL, "Starting in 2 Hours")) == reminders + 1
     assert f"*MW-{window.id}* " not in command(bot, "windows")
+
+
+def test_a_restart_between_t24h_and_t2h_neither_repeats_nor_misses_a_notice(tmp_path: Path, database_url: str) -> None:
+    clock, workspace = FakeClock(), default_workspace()
+    with running_bot(tmp_path, database_url, clock, workspace=workspace) as first:
+        window = schedule(first)
+        at(first, START - timedelta(hours=24))
+        assert len(texts(first, GENERAL, WHEN)) == 1
+    clock.advance(timedelta(hours=22, minutes=5))  # down across T-2h
+    with running_bot(tmp_path, database_url, clock, workspace=workspace) as second:
+        second.tick()
+        second.tick()
+        second.settle()
+        assert len(texts(second, GENERAL, WHEN)) == 1
+        with Session(second.rt.engine) as session:  # the 2-hour reminder's text names no window: its row does
+            reminder = session.exec(select(OutboundMessage)
+                                    .where(OutboundMessage.purpose == f"window:{window.id}:notice_2h")).all()
+        assert [(r.state, r.channel) for r in reminder] == [("sent", "#general")]
+        assert any(m.ts == reminder[0].result_ts for m in workspace.messages(GENERAL))
+        headers = [m for m in workspace.messages(PLATFORM) if m.text.startswith(f"🛠️ *MW-{window.id} ")]
+        assert len(headers) == 1
+        assert len(texts(second, PLATFORM, f"MW-{window.id} is at T-2h")) == 1
 
 
 def test_only_planners_schedule_move_and_cancel(bot: BotUnderTest) -> None:

@@ -345,7 +345,7 @@ def upcoming(session: Session, now: datetime) -> list[MaintenanceWindow]:
 def listing(ctx: Ctx) -> str:
     standing = [(rule, standing_rules.next_occurrence(rule, ctx.settings.zone, ctx.now))
                 for rule in ctx.settings.standing]
-    return views.window_list(ctx.settings, upcoming(ctx.session, ctx.now), standing)
+    return views.window_list(ctx.settings, upcoming(ctx.session, ctx.now), standing, ctx.now)
 
 
 def under_maintenance(session: Session, service: str | None, now: datetime) -> bool:

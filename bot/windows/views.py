@@ -161,8 +161,9 @@ def reminder(window: MaintenanceWindow, still_open: list[tuple[str, str]]) -> st
 
 
 # -- /maintenance windows ----------------------------------------------------------------------------
-def window_line(settings: WindowSettings, window: MaintenanceWindow) -> str:
+def window_line(settings: WindowSettings, window: MaintenanceWindow, now: datetime) -> str:
     source = f" (standing: {window.standing_key})" if window.standing_key else ""
+    source += " — *in progress*" if window.starts_at <= now else ""
     services = ", ".join(listed(window, "services"))
     return (f"• *{window.ref}* {escape(window.title)}{source} — {when(settings, window.starts_at)}–"
             f"{when(settings, window.ends_at, '%H:%M')} {settings.timezone}"
@@ -176,9 +177,9 @@ def standing_line(settings: WindowSettings, window: StandingWindow, next_start: 
 
 
 def window_list(settings: WindowSettings, windows: list[MaintenanceWindow],
-                standing: list[tuple[StandingWindow, datetime | None]]) -> str:
+                standing: list[tuple[StandingWindow, datetime | None]], now: datetime) -> str:
     lines = ["*Upcoming maintenance windows*"]
-    lines += [window_line(settings, w) for w in windows] or ["• none scheduled"]
+    lines += [window_line(settings, w, now) for w in windows] or ["• none scheduled"]
     if standing:
         lines.append("*Standing windows* (created as they come within "
                      f"{format_duration(settings.horizon)})")
