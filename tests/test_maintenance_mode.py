@@ -60,7 +60,7 @@ def maintenance_yaml(tmp: Path, nginx: Nginx, redis: RedisServer, *, backup: boo
 
 @contextmanager
 def start_site(tmp: Path, *, backup_db: tuple[PostgresServer, str] | None = None,
-               drain_timeout: str = "1m") -> Iterator[Site]:
+               drain_timeout: str = "1m", database_url: str | None = None) -> Iterator[Site]:
     pack = tmp / "pack"
     pack.mkdir()
     (pack / "schedules.yaml").write_text("{}\n")
@@ -71,7 +71,7 @@ def start_site(tmp: Path, *, backup_db: tuple[PostgresServer, str] | None = None
         (tmp / "srv").mkdir()
         (pack / "maintenance.yaml").write_text(yaml.safe_dump(
             maintenance_yaml(tmp, nginx, redis, backup=backup_db is not None, drain_timeout=drain_timeout)))
-        with running_bot(tmp, f"sqlite:///{tmp}/opsbot.db", FakeClock(), playbooks=pack) as bot:
+        with running_bot(tmp, database_url or f"sqlite:///{tmp}/opsbot.db", FakeClock(), playbooks=pack) as bot:
             yield Site(bot, nginx, redis, jobs, tmp / "srv" / ".maintenance", tmp / "beat-paused", pack)
 
 
@@ -199,8 +199,14 @@ def slow_site(tmp_path: Path) -> Iterator[Site]:
         yield started
 
 
-def test_past_the_drain_timeout_the_requester_is_asked_and_keep_waiting_finishes(slow_site: Site) -> None:
-    site = slow_site
+def test_past_the_drain_timeout_the_requester_is_asked_and_keep_waiting_finishes(tmp_path: Path,
+                                                                                  database_url: str) -> None:
+    """On SQLite and PostgreSQL: the question and its answer are rows, set once."""
+    with start_site(tmp_path, drain_timeout="1s", database_url=database_url) as site:
+        _keep_waiting(site)
+
+
+def _keep_waiting(site: Site) -> None:
     for name in ("slow-1", "slow-2", "slow-3"):
         site.jobs.enqueue(name, seconds=3)
     run_id = switch(site, "enable")

@@ -5,9 +5,10 @@ silently not applied or the maintenance configuration blocks the health check.""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,27 +16,34 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlmodel import Session
 
 from bot.executor.local import LocalRunner
 from bot.executor.plan import StepContext, StepFailed
 from bot.maintenance.commands import EnableRequest, ParseError, parse_enable
+from bot.maintenance.mode import DISABLE, ENABLE, is_on, status
+from bot.maintenance.views import status_text
 from bot.ops.maintenance.plans import enable_plan
 from handlers.maintenance import SUBCOMMANDS, usage
 from playbooks.actions import resolve_parameters
 from playbooks.loader import PlaybookError, load_playbook
+from storage.db import make_engine
+from storage.migrate import upgrade
+from storage.runs import Run
+from tests.support.bot import free_port
 from tests.support.nginx import Nginx, nginx_site
 
 NOW = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)  # a Saturday
 
 
-ENABLE = load_playbook().actions["maintenance.enable"]
+ENABLE_ACTION = load_playbook().actions["maintenance.enable"]
 
 
 @given(st.text(max_size=300))
 def test_any_enable_text_gives_parameters_the_action_accepts_or_a_clear_error(text: str) -> None:
     match parse_enable(text):
         case EnableRequest(params):
-            resolve_parameters(ENABLE, params)  # raises if the declaration would refuse it
+            resolve_parameters(ENABLE_ACTION, params)  # raises if the declaration would refuse it
         case ParseError(message):
             assert message and "Traceback" not in message
 
@@ -152,3 +160,39 @@ def test_a_maintenance_config_that_blocks_the_health_check_is_undone(tmp_path: P
         steps[2].action(ctx)
     assert "/health does not reach the application (it answered 503)" in str(caught.value)
     assert nginx.get("/").body == "application: /", "the normal site is back"
+
+
+# -- the state ---------------------------------------------------------------------------------------------------
+def _run(session: Session, action: str, status: str, at: datetime, **params: str) -> Run:
+    run = Run(action=action, params=json.dumps(params), risk="high", approvals_needed=1, requested_by="U0ALICE",
+              requested_in="C0PLATFORM", source="command", status=status, plan="[]", requested_at=at,
+              started_at=at, finished_at=at if status != "running" else None)
+    session.add(run)
+    session.commit()
+    return run
+
+
+def test_the_state_is_the_last_successful_switch_and_status_says_when_redis_is_away(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/opsbot.db")
+    upgrade(engine)
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "maintenance.yaml").write_text(yaml.safe_dump({
+        "queue": {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}, "flag_file": str(tmp_path / ".maintenance")}))
+    playbook = load_playbook(pack)
+    with Session(engine) as session:
+        assert not is_on(session)
+        _run(session, ENABLE, "failed", NOW)
+        assert not is_on(session), "a failed enable did not switch it on"
+        _run(session, ENABLE, "succeeded", NOW + timedelta(minutes=1), reason="Upgrade", eta="23:00")
+        assert is_on(session)
+        shown = status_text(status(session, playbook), playbook.maintenance)
+        assert "*on* since 2026-11-28 22:01 UTC" in shown and "<@U0ALICE>" in shown and "23:00 UTC" in shown
+        assert "depth unknown (Redis at redis://127.0.0.1:" in shown and "did not answer" in shown
+        assert "does not match" in shown, "the flag file is absent although the record says on"
+        _run(session, DISABLE, "running", NOW + timedelta(minutes=2))
+        assert is_on(session) and "is disabling it (running)" in status_text(status(session, playbook),
+                                                                             playbook.maintenance)
+        _run(session, DISABLE, "succeeded", NOW + timedelta(minutes=3))
+        assert not is_on(session)
+    engine.dispose()

@@ -76,18 +76,19 @@ class Workers:
     def __exit__(self, *_exc: object) -> None:
         self.app.close()
 
-    def depth(self) -> tuple[Depth, set[str]]:
+    def depth(self, expected: set[str] | None = None) -> tuple[Depth, set[str]]:
         """What is left, and which workers answered. The list is read before the workers are asked:
-        with producers stopped, nothing can then move from the list into a worker unseen."""
+        with producers stopped, nothing can then move from the list into a worker unseen. With the
+        workers ``expected`` known, each inspect returns as soon as they all answered."""
         waiting = queued(self.settings)
         timeout = self.settings.inspect_timeout.total_seconds()
         try:
-            inspect = self.app.control.inspect(timeout=timeout)
+            inspect = self.app.control.inspect(timeout=timeout, limit=len(expected) if expected else None)
             active, reserved, scheduled = inspect.active() or {}, inspect.reserved() or {}, inspect.scheduled() or {}
         except Exception as exc:  # kombu raises many kinds for a broker that is away
             raise StepFailed(f"the Celery broker at {shown_url(self.settings.broker)} did not answer: "
                              f"{type(exc).__name__}") from None
-        workers = set(active) | set(reserved) | set(scheduled)
+        workers = set(active) & set(reserved) & set(scheduled)
         return Depth(waiting, _count(active), _count(reserved), _count(scheduled), len(workers)), workers
 
     def cancel_consumer(self) -> list[str]:

@@ -111,7 +111,7 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
         with jobs.Workers(s.queue) as workers:
             while True:
                 ctx.check()
-                depth, seen = workers.depth()
+                depth, seen = workers.depth(expected)
                 expected = seen if expected is None else expected
                 missing = sorted(expected - seen)
                 silent = f"; no answer from {', '.join(missing)}" if missing else ""
