@@ -269,3 +269,17 @@ def test_standing_windows_are_created_once_and_daily_ones_send_nothing(db: Engin
         service.move(service.Ctx(session, clock(), playbook), monthly.id,  # type: ignore[arg-type]
                      monthly.starts_at + timedelta(hours=1), "U0BOB")
     assert replicas[0].add_standing() == 0
+
+
+def test_timers_of_a_window_that_is_no_longer_scheduled_are_dropped_unsent(db: Engine, playbook: Playbook) -> None:
+    clock = FakeClock()
+    window_id = schedule(db, playbook, clock)
+    with session_scope(db) as session:  # its status changed without its timers (not through cancel)
+        window = session.get(MaintenanceWindow, window_id)
+        assert window is not None
+        window.status = DONE
+    at(clock, START + timedelta(hours=2))
+    assert WindowTimers(db, playbook, clock).run_due() == 0
+    assert {t.state for t in timers(db, window_id).values()} == {DROPPED}
+    with Session(db) as session:
+        assert session.exec(select(OutboundMessage)).all() == []

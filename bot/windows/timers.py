@@ -21,7 +21,7 @@ from bot.windows import service
 from bot.windows.standing import occurrences
 from playbooks.models import Playbook
 from storage.db import session_scope
-from storage.maintenance import DROPPED, FIRED, PENDING, MaintenanceTimer, MaintenanceWindow
+from storage.maintenance import DROPPED, FIRED, PENDING, SCHEDULED, MaintenanceTimer, MaintenanceWindow
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +39,11 @@ class WindowTimers:
         self.add_standing()
         now = self._clock()
         with session_scope(self._engine) as session:
-            due = session.exec(select(MaintenanceTimer.id, MaintenanceTimer.due_at)
+            due = session.exec(select(MaintenanceTimer.id, MaintenanceTimer.due_at, MaintenanceTimer.window_id)
                                .where(MaintenanceTimer.state == PENDING).where(col(MaintenanceTimer.due_at) <= now)
                                .order_by(col(MaintenanceTimer.due_at), col(MaintenanceTimer.id))).all()
-        fired = sum(self._claimed(timer_id, due_at) for timer_id, due_at in due if timer_id is not None)
+        fired = sum(self._claimed(timer_id, due_at, window_id) for timer_id, due_at, window_id in due
+                    if timer_id is not None)
         if fired and self._kick:
             self._kick()
         return fired
@@ -70,9 +71,18 @@ class WindowTimers:
                     log.debug("standing_window_exists", key=rule.key, start=start.isoformat())
         return created
 
-    def _claimed(self, timer_id: int, due_at: object) -> int:
+    def _claimed(self, timer_id: int, due_at: object, window_id: int) -> int:
+        """The window's row is locked first, as cancel and move lock it (their UPDATE) before its
+        timers: a notice fired while the window is being cancelled is either seen by the cancel
+        (which then sends the cancellation notice) or not sent at all, and the two never deadlock."""
         now = self._clock()
         with session_scope(self._engine) as session:
+            window = session.exec(select(MaintenanceWindow).where(MaintenanceWindow.id == window_id)
+                                  .with_for_update()).first()
+            if window is None or window.status != SCHEDULED:  # nothing left to do for it
+                session.exec(update(MaintenanceTimer).where(col(MaintenanceTimer.id) == timer_id)  # type: ignore[call-overload]
+                             .where(col(MaintenanceTimer.state) == PENDING).values(state=DROPPED))
+                return 0
             claim = session.exec(  # type: ignore[call-overload]
                 update(MaintenanceTimer).where(col(MaintenanceTimer.id) == timer_id)
                 .where(col(MaintenanceTimer.state) == PENDING).where(col(MaintenanceTimer.due_at) == due_at)
@@ -83,9 +93,6 @@ class WindowTimers:
             timer = session.get(MaintenanceTimer, timer_id)
             assert timer is not None
             session.refresh(timer)
-            window = session.get(MaintenanceWindow, timer.window_id)
-            if window is None or window.status != "scheduled":
-                return 0
             ctx = service.Ctx(session, now, self._playbook)
             if service.superseded(ctx, window, timer):
                 timer.state = DROPPED
