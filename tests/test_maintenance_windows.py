@@ -127,6 +127,19 @@ def test_invalid_form_shows_field_errors_and_stores_nothing(bot: BotUnderTest) -
     assert not texts(bot, PLATFORM, "MW-")
 
 
+def test_a_double_submit_of_the_form_is_one_window(bot: BotUnderTest) -> None:
+    view_id = open_form(bot)
+    sent: list[dict[str, str]] = []
+    post_form = bot.slack._post_form
+    bot.slack._post_form = lambda f, ts, sig: sent.append(f) or post_form(f, ts, sig)  # type: ignore
+    bot.slack.submit_view("U0ALICE", view_id, form())
+    bot.slack._post_form = post_form  # type: ignore
+    assert post_form(sent[-1], None, None).status == 200  # the same submission again
+    eventually(lambda: windows(bot), what="the window")
+    bot.settle()
+    assert len(windows(bot)) == 1
+
+
 def test_a_window_announces_runs_its_checklist_offers_maintenance_mode_and_completes(bot: BotUnderTest) -> None:
     window = schedule(bot)
     assert (window.starts_at, window.ends_at, window.created_by) == (START, START + timedelta(hours=1), "U0ALICE")
