@@ -84,7 +84,8 @@ class WindowDesk:
             window, action = service.enable_request(ctx, window_id)
             declared = ctx.playbook.actions[action].parameters
             minutes = max(1, math.ceil((window.ends_at - max(ctx.now, window.starts_at)).total_seconds() / 60))
-            offered = {"reason": f"Maintenance window {window.ref}: {window.title}"[:200], "eta": f"{minutes}m"}
+            title = " ".join(window.title.split())  # one line, as the flag file and the page hold it
+            offered = {"reason": f"Maintenance window {window.ref}: {title}"[:200], "eta": f"{minutes}m"}
             return action, {name: value for name, value in offered.items() if name in declared}
         with session_scope(self._engine) as session:
             return work(service.Ctx(session, self._clock(), self._playbook))
