@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.executor.views import who
 from bot.maintenance.mode import ENABLE, Status
+from bot.ops.maintenance.page import mrkdwn_escape
 from playbooks.maintenance import MaintenanceSettings
 
 
@@ -15,7 +16,7 @@ def status_text(status: Status, settings: MaintenanceSettings) -> str:
         approved = f", approved by {', '.join(f'<@{u}>' for u in state.approvers)}" if state.approvers else ""
         lines.append(f"🛠️ Maintenance mode is *on* since {since}, enabled by {who(state.last.requested_by)} "
                      f"(run #{state.last.id}{approved}).")
-        lines.append(f"Reason: {_md(state.param('reason') or '—')} · ETA: {status.eta}")
+        lines.append(f"Reason: {mrkdwn_escape(state.param('reason') or '—')} · ETA: {status.eta}")
     elif state.last is not None:
         since = state.last.finished_at.strftime("%Y-%m-%d %H:%M UTC") if state.last.finished_at else "?"
         lines.append(f"✅ Maintenance mode is *off* since {since} (disabled by {who(state.last.requested_by)}, "
@@ -36,7 +37,3 @@ def status_text(status: Status, settings: MaintenanceSettings) -> str:
     if status.flag_present != state.on:
         lines.append("⚠️ The flag file does not match the recorded state: check the run threads.")
     return "\n".join(lines)
-
-
-def _md(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -36,6 +36,11 @@ def eta_text(eta: str, now: datetime, zone: ZoneInfo) -> str:
     return shown if when.date() == local_now.date() else when.strftime("%a %d %b ") + shown
 
 
+def mrkdwn_escape(text: str) -> str:
+    """Typed text shown in Slack: no pings, no fake links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_page(template: Path, *, eta: str, reason: str) -> str:
     try:
         text = template.read_text(encoding="utf-8")

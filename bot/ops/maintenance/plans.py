@@ -23,7 +23,15 @@ from bot.executor.plan import Plan, Step, StepContext, StepFailed
 from bot.executor.runner_steps import to_step, to_steps
 from bot.ops.backup.plans import backup_plan
 from bot.ops.maintenance import jobs, nginx
-from bot.ops.maintenance.page import NO_ETA, Flag, allowlist_include, eta_text, render_page, write_text
+from bot.ops.maintenance.page import (
+    NO_ETA,
+    Flag,
+    allowlist_include,
+    eta_text,
+    mrkdwn_escape,
+    render_page,
+    write_text,
+)
 from bot.ops.registry import OpsEnv, operation
 from playbooks.actions import ParamValue
 from playbooks.durations import format_duration
@@ -32,11 +40,6 @@ from playbooks.models import Playbook
 from playbooks.runner_steps import HttpCheckStep
 
 KEEP_WAITING, ABORT = "wait", "abort"
-
-
-def _md(text: str) -> str:
-    """Typed text shown in Slack mrkdwn: no pings, no fake links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass
@@ -83,8 +86,7 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
         except StepFailed as exc:
             undone = nginx.restore_and_reload(ctx, s.nginx, state.previous, confirm=s.probe)
             state.installed = False
-            raise StepFailed(f"{exc}; nginx is not serving the maintenance configuration as installed, so {undone}") \
-                from None
+            raise StepFailed(f"{exc}. So {undone}; nothing else was done.") from None
         state.page_up_at = datetime.now(UTC)
         ctx.produce("maintenance page up since", state.page_up_at.strftime("%H:%M:%S UTC"))
 
@@ -143,7 +145,7 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
 
     queue_at = f"`{s.queue.queue}` at {jobs.shown_url(s.queue.redis_url)}"
     steps = [Step(f"write the maintenance page {page} from {s.page.template} (ETA {eta_shown}; "
-                  f"reason: {_md(reason)})", write_page)]
+                  f"reason: {mrkdwn_escape(reason)})", write_page)]
     if s.nginx.allowlist_file:
         steps.append(Step(f"write {s.nginx.allowlist_file}: {', '.join(s.allowlist) or 'no address'} "
                           "still reach the application", write_allowlist))
