@@ -66,6 +66,7 @@ class Workers:
 
     def __init__(self, settings: QueueSettings) -> None:
         self.settings = settings
+        self.expected: set[str] | None = None
         self.app = Celery("opsbot-maintenance", broker=settings.broker, set_as_current=False)
         self.app.conf.broker_connection_retry_on_startup = False
         self.app.conf.broker_connection_max_retries = 1
@@ -76,20 +77,25 @@ class Workers:
     def __exit__(self, *_exc: object) -> None:
         self.app.close()
 
-    def depth(self, expected: set[str] | None = None) -> tuple[Depth, set[str]]:
-        """What is left, and which workers answered. The list is read before the workers are asked:
-        with producers stopped, nothing can then move from the list into a worker unseen. With the
-        workers ``expected`` known, each inspect returns as soon as they all answered."""
+    def depth(self) -> tuple[Depth, list[str]]:
+        """What is left, and which expected workers did not answer. The list is read before the
+        workers are asked: with producers stopped, nothing can then move from the list into a
+        worker unseen. The workers expected are those that answered a ping at the first call; each
+        inspect returns as soon as they all answered."""
         waiting = queued(self.settings)
         timeout = self.settings.inspect_timeout.total_seconds()
         try:
-            inspect = self.app.control.inspect(timeout=timeout, limit=len(expected) if expected else None)
+            if self.expected is None:
+                self.expected = {name for reply in self.app.control.ping(timeout=timeout) or [] for name in reply}
+            inspect = self.app.control.inspect(timeout=timeout, limit=len(self.expected) or None)
             active, reserved, scheduled = inspect.active() or {}, inspect.reserved() or {}, inspect.scheduled() or {}
         except Exception as exc:  # kombu raises many kinds for a broker that is away
             raise StepFailed(f"the Celery broker at {shown_url(self.settings.broker)} did not answer: "
                              f"{type(exc).__name__}") from None
-        workers = set(active) & set(reserved) & set(scheduled)
-        return Depth(waiting, _count(active), _count(reserved), _count(scheduled), len(workers)), workers
+        answered = set(active) & set(reserved) & set(scheduled)  # a worker counts if it answered all three
+        self.expected |= answered
+        depth = Depth(waiting, _count(active), _count(reserved), _count(scheduled), len(answered))
+        return depth, sorted(self.expected - answered)
 
     def cancel_consumer(self) -> list[str]:
         """Every worker stops taking messages from the queue (tasks in flight finish). Returns who answered."""

@@ -109,13 +109,10 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
         timeout = s.queue.drain_timeout
         began = time.monotonic()
         limit = began + timeout.total_seconds()
-        expected: set[str] | None = None
         with jobs.Workers(s.queue) as workers:
             while True:
                 ctx.check()
-                depth, seen = workers.depth(expected)
-                expected = seen if expected is None else expected
-                missing = sorted(expected - seen)
+                depth, missing = workers.depth()
                 silent = f"; no answer from {', '.join(missing)}" if missing else ""
                 ctx.note(f"Draining: {depth.describe()}{silent}")
                 if depth.total == 0 and not missing:
