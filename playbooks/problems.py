@@ -4,9 +4,10 @@ and what stops start-up, instead of a traceback."""
 from __future__ import annotations
 
 import difflib
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -77,18 +78,39 @@ def _message(error: ErrorDetails) -> str:
 
 
 def _unknown_key(loc: Loc) -> str:
-    known = list(_model_at(loc[:-1]).model_fields)
+    model = _model_at(loc[:-1])
+    if model is None:
+        return "unknown key"
+    known = [info.alias or name for name, info in model.model_fields.items()]
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return f"unknown key; {hint}known keys are {', '.join(known)}"
 
 
-def _model_at(loc: Loc) -> type[BaseModel]:
-    """The model that validated the mapping at ``loc``, found by following field annotations."""
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The model that validated the mapping at ``loc``, found by following field annotations
+    (through ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]`` and ``X | None``); None if unsure."""
     node: Any = Playbook
     for part in loc:
+        node = _unwrapped(node)
         if isinstance(node, type) and issubclass(node, BaseModel):
-            node = node.model_fields[str(part)].annotation
+            field = node.model_fields.get(str(part))
+            if field is None:
+                return None
+            node = field.annotation
         else:
-            node = get_args(node)[-1]  # the X of list[X] or dict[str, X]
+            items = [arg for arg in get_args(node) if arg is not Ellipsis]
+            if not items:
+                return None
+            node = items[-1]  # the X of list[X], tuple[X, ...] or dict[str, X]
+    node = _unwrapped(node)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
+def _unwrapped(node: Any) -> Any:
+    """``X`` for ``X | None``; a union of several models stays as it is."""
+    if get_origin(node) in (Union, types.UnionType):
+        options = [arg for arg in get_args(node) if arg is not type(None)]
+        if len(options) == 1:
+            return options[0]
     return node

@@ -304,6 +304,14 @@ def test_unknown_key_in_a_checklist_item_names_phase_and_item(tmp_path: Path) ->
     assert (problem.key, problem.message[:36]) == ("contain.items.isolate.txt", "unknown key; did you mean 'text'? kn")
 
 
+def test_unknown_key_inside_a_tuple_or_an_optional_section_names_the_known_keys(tmp_path: Path) -> None:
+    write_override(tmp_path, "rollback.yaml", lambda d: (d["images"][0].update(force=True),
+                                                          d["env_file"].update(targt="/x")))
+    problems = {p.key: p.message for p in check(tmp_path)}
+    assert problems["images[0].force"] == "unknown key; known keys are image, as"
+    assert problems["env_file.targt"] == "unknown key; did you mean 'target'? known keys are source, target"
+
+
 def test_missing_severity(tmp_path: Path) -> None:
     write_override(tmp_path, "severities.yaml", lambda d: d.pop("P2"))
     problem = only_problem(tmp_path)
