@@ -28,6 +28,7 @@ from playbooks.changes import ChangeSettings
 from playbooks.common import ChannelName, PackModel, Target
 from playbooks.durations import Duration, format_duration
 from playbooks.maintenance import MaintenanceSettings
+from playbooks.public import PublicSettings
 from playbooks.rollback import RollbackSettings
 from playbooks.templates import check_template
 from playbooks.windows import WindowSettings
@@ -119,6 +120,9 @@ class Templates(PackModel):
     may use only the names in ``playbooks.templates.TEMPLATE_PLACEHOLDERS``."""
 
     status_update: str
+    status_summary: str = ("*$incident_id ($severity) $title*: $status at $time\n"
+                           "Impact: $impact | ETA: $eta | ${elapsed} since declared")
+    """For the ``public.yaml`` summary channels: status, impact and ETA only."""
     customer_initial: str
     customer_resolution: str
     postmortem: str
@@ -163,6 +167,7 @@ class Playbook(PackModel):
     alerts: AlertSettings = AlertSettings()
     changes: ChangeSettings = ChangeSettings()
     rollback: RollbackSettings = RollbackSettings()
+    public: PublicSettings = PublicSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     windows: WindowSettings = WindowSettings()
 

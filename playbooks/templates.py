@@ -16,6 +16,11 @@ TEMPLATE_PLACEHOLDERS: dict[str, frozenset[str]] = {
             "incident_id", "title", "severity", "elapsed", "progress",
         }
     ),
+    "status_summary": frozenset(
+        {
+            "time", "status", "impact", "eta", "incident_id", "title", "severity", "elapsed",
+        }
+    ),
     "customer_initial": frozenset({"service", "impact", "started", "status_page_url"}),
     "customer_resolution": frozenset({"service", "start", "end", "impact", "resolution"}),
     "postmortem": frozenset(

@@ -97,5 +97,5 @@ def test_two_processes_on_one_postgresql_post_each_update_once(sandbox: SandboxS
             time.sleep(1.0)  # both processes tick five more times
             assert [len(cadence_updates(sandbox, c)) for c in channels] == [round_] * 4
         executive = [t for t in (m.text for m in sandbox.workspace.messages("C0EXECUTIVE"))
-                     if t.startswith("*UPDATE")]
+                     if "since declared" in t]
         assert len(executive) == 3 * 4

@@ -148,10 +148,13 @@ def post_update(ctx: Ctx, incident: Incident, fields: UpdateFields, by: str) -> 
     record(ctx, incident, by, "update", f"Update: {update.status}; {update.actions}".rstrip("; "))
     progress = queries.progress(ctx.session, ctx.playbook, incident)
     text = views.status_update_text(ctx.playbook, incident, update, ctx.now, progress)
-    for channel in [incident.channel_id, *severity.stakeholder_channels]:
-        if channel:
-            outbox.post(ctx.session, ctx.now, channel, text, views.update_blocks(text, by),
-                        incident_id=incident.id, purpose="update")
+    if incident.channel_id:
+        outbox.post(ctx.session, ctx.now, incident.channel_id, text, views.update_blocks(text, by),
+                    incident_id=incident.id, purpose="update")
+    for channel in severity.stakeholder_channels:
+        mirrored = views.stakeholder_update_text(ctx.playbook, incident, update, ctx.now, progress, channel)
+        outbox.post(ctx.session, ctx.now, channel, mirrored, views.update_blocks(mirrored, by),
+                    incident_id=incident.id, purpose="update")
     return "Update posted."
 
 

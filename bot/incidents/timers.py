@@ -105,7 +105,8 @@ class IncidentTimers:
         outbox.post(session, now, incident.channel_id or "", text, blocks, incident_id=incident.id,
                     purpose="cadence")
         for channel in severity.stakeholder_channels:
-            outbox.post(session, now, channel, text, views.update_blocks(text, None), incident_id=incident.id,
+            mirrored = views.stakeholder_update_text(self._playbook, incident, latest, now, progress, channel)
+            outbox.post(session, now, channel, mirrored, views.update_blocks(mirrored, None), incident_id=incident.id,
                         purpose="cadence_stakeholders")
         session.add(TimelineEntry(incident_id=incident.id, at=now, author="opsbot", kind="cadence",
                                   text="Scheduled status update posted" + (" (no new update)" if missed else "")))

@@ -156,6 +156,14 @@ def status_update_text(playbook: Playbook, incident: Incident, update: StatusUpd
     return render(playbook.templates.status_update, _values(playbook, incident, update, now, progress))
 
 
+def stakeholder_update_text(playbook: Playbook, incident: Incident, update: StatusUpdate | None, now: datetime,
+                            progress: Progress, channel: str) -> str:
+    """The update as a stakeholder channel gets it: the short summary in ``public.summary_channels``."""
+    if channel in playbook.public.summary_channels:
+        return render(playbook.templates.status_summary, _values(playbook, incident, update, now, progress))
+    return status_update_text(playbook, incident, update, now, progress)
+
+
 def update_blocks(text: str, author: str | None) -> list[dict]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text[:SECTION_LIMIT]))]
     if author:
