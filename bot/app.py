@@ -23,7 +23,19 @@ from starlette.routing import Route
 
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
-from handlers import alerts, approvals, backup, change, guard, incident, maintenance, ops, rollback
+from handlers import (
+    alerts,
+    approvals,
+    backup,
+    change,
+    guard,
+    incident,
+    maintenance,
+    notices,
+    ops,
+    rollback,
+    status_page,
+)
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
@@ -42,6 +54,7 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     backup.register(app, rt)
     ops.register(app, rt)
     rollback.register(app, rt)
+    notices.register(app, rt)
     maintenance.register(app, rt)
     change.register(app, rt)
     approvals.register(app, rt)
@@ -94,7 +107,7 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
         return PlainTextResponse(intake.metrics(), media_type="text/plain; version=0.0.4")
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-              *intake.routes()]
+              *intake.routes(), *status_page.routes(rt)]
     if handler:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

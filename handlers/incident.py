@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.incidents import commands as cmd
 from bot.incidents import flows, service, views
 from bot.incidents.service import Ctx, DeclareRequest, IncidentError
+from bot.public import notices
 from bot.runtime import Runtime
 from handlers.replies import ack_with, answer
 from storage.models import Incident
@@ -63,6 +64,14 @@ class IncidentHandlers:
                 await ack_with(ack, respond, self.rt.run(flows.open_list, self.rt))
             case cmd.OpenUpdateModal():
                 view = await answer_or_view(self.rt.run(flows.in_channel, self.rt, channel, verb, flows.update_modal))
+                if isinstance(view, str):
+                    await ack(text=view)
+                    return
+                await ack()
+                await self._open_view(client, respond, command["trigger_id"], view)
+            case cmd.OpenNoticeModal(kind):
+                view = await answer_or_view(self.rt.run(flows.in_channel, self.rt, channel, verb,
+                                                        lambda ctx, inc: notices.notice_form(ctx, inc, kind, user)))
                 if isinstance(view, str):
                     await ack(text=view)
                     return

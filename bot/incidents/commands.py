@@ -29,6 +29,8 @@ document, postmortem)
 • `/incident status`: where the incident stands
 • `/incident resolve <summary>`: resolve it
 • `/incident postmortem`: draft the post-mortem from the timeline
+• `/incident notify [initial|resolution]`: draft a customer notice (Communications Lead; \
+the Incident Commander approves it for the status page)
 Anywhere: `/incident list`, `/incident help`"""
 
 
@@ -108,6 +110,11 @@ class DraftPostmortem:
 
 
 @dataclass(frozen=True)
+class OpenNoticeModal:
+    kind: str  # initial | resolution
+
+
+@dataclass(frozen=True)
 class ListIncidents:
     pass
 
@@ -118,7 +125,7 @@ class Help:
 
 
 Command = (OpenDeclareModal | Declare | Assign | Acknowledge | OpenUpdateModal | PostUpdate | ChangeSeverity
-           | Note | SetPhase | Status | Resolve | DraftPostmortem | ListIncidents | Help)
+           | Note | SetPhase | Status | Resolve | DraftPostmortem | OpenNoticeModal | ListIncidents | Help)
 
 def parse(text: str) -> Command | ParseError:
     text = (text or "").strip()
@@ -216,6 +223,13 @@ def _no_args(kind: type) -> object:
     return lambda rest: kind()
 
 
+def _notify(rest: str) -> Command | ParseError:
+    kind = rest.strip().lower() or "initial"
+    if kind not in ("initial", "resolution"):
+        return ParseError("Which notice? `/incident notify initial` or `/incident notify resolution`.")
+    return OpenNoticeModal(kind)
+
+
 def _phase(rest: str) -> Command | ParseError:
     if not rest:
         return ParseError("Which phase? `/incident phase contain`")
@@ -236,6 +250,7 @@ _VERBS = {
     "resolve": _text_command(Resolve, "Say how it was resolved: `/incident resolve Rolled back release 42`"),
     "postmortem": _no_args(DraftPostmortem),
     "post-mortem": _no_args(DraftPostmortem),
+    "notify": _notify,
     "list": _no_args(ListIncidents),
     "help": _no_args(Help),
 }

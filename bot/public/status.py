@@ -1,0 +1,93 @@
+"""What the status page shows, read only from published customer notices and scheduled
+maintenance windows: public titles, impact and the latest published notice, never an internal
+title, update, channel or person."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from playbooks.models import Playbook
+from storage.maintenance import SCHEDULED, MaintenanceWindow
+from storage.public import PUBLISHED, RESOLUTION, CustomerNotice
+
+
+@dataclass(frozen=True)
+class PublicIncident:
+    title: str
+    impact: str
+    latest: str
+    latest_at: datetime
+    started_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PublicWindow:
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    impact: str
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    title: str
+    generated_at: datetime
+    current: tuple[PublicIncident, ...]
+    maintenance: tuple[PublicWindow, ...]
+    history: tuple[PublicIncident, ...]
+
+    @property
+    def operational(self) -> bool:
+        return not self.current
+
+
+def snapshot(session: Session, playbook: Playbook, now: datetime) -> StatusPage:
+    since = now - timedelta(days=playbook.public.history_days)
+    notices = session.exec(select(CustomerNotice).where(col(CustomerNotice.status) == PUBLISHED)
+                           .order_by(col(CustomerNotice.published_at), col(CustomerNotice.id))).all()
+    by_incident: dict[int, list[CustomerNotice]] = {}
+    for notice in notices:
+        by_incident.setdefault(notice.incident_id, []).append(notice)
+    current, history = [], []
+    for published in by_incident.values():
+        shown = _incident(published)
+        if shown.resolved_at is None:
+            current.append(shown)
+        elif shown.resolved_at >= since:
+            history.append(shown)
+    return StatusPage(
+        title=playbook.public.status_page_title, generated_at=now,
+        current=tuple(sorted(current, key=lambda i: i.started_at, reverse=True)),
+        maintenance=_windows(session, now),
+        history=tuple(sorted(history, key=lambda i: i.started_at, reverse=True)),
+    )
+
+
+def _incident(published: list[CustomerNotice]) -> PublicIncident:
+    first, latest = published[0], published[-1]
+    assert first.published_at is not None and latest.published_at is not None
+    resolved = latest.published_at if latest.kind == RESOLUTION else None
+    return PublicIncident(title=latest.public_title, impact=latest.impact, latest=latest.body,
+                          latest_at=latest.published_at, started_at=first.published_at, resolved_at=resolved)
+
+
+def _windows(session: Session, now: datetime) -> tuple[PublicWindow, ...]:
+    rows = session.exec(select(MaintenanceWindow).where(col(MaintenanceWindow.status) == SCHEDULED)
+                        .where(col(MaintenanceWindow.ends_at) > now)
+                        .order_by(col(MaintenanceWindow.starts_at))).all()
+    return tuple(PublicWindow(title=w.title, starts_at=w.starts_at, ends_at=w.ends_at, impact=w.expected_impact,
+                              services=tuple(_list(w.services))) for w in rows)
+
+
+def _list(text: str) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
