@@ -63,9 +63,14 @@ def test_logs_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
     import structlog
 
     configure_logging(["s3cr3t-signing"], json=True)
-    structlog.get_logger("t").warning("oops", detail="secret is s3cr3t-signing", token="xoxb-9-9-zz")
-    logging.getLogger("slack_bolt").warning("token xoxb-1-2-3 leaked?")
-    err = capsys.readouterr().err
+    try:
+        structlog.get_logger("t").warning("oops", detail="secret is s3cr3t-signing", token="xoxb-9-9-zz")
+        logging.getLogger("slack_bolt").warning("token xoxb-1-2-3 leaked?")
+        err = capsys.readouterr().err
+    finally:  # the configured stream is this test's captured stderr, closed after it: later tests must not log there
+        structlog.reset_defaults()
+        for handler in list(logging.getLogger().handlers):
+            logging.getLogger().removeHandler(handler)
     assert "s3cr3t" not in err and "xoxb-" not in err and "[redacted]" in err
 
 
