@@ -183,10 +183,14 @@ def test_scheduled_maintenance_is_listed_with_public_fields_only(bot: BotUnderTe
         session.add(MaintenanceWindow(title="Cancelled one", starts_at=now + timedelta(days=3),
                                       ends_at=now + timedelta(days=3, hours=1), status="cancelled",
                                       created_by="U0BOB", created_at=now))
+        session.add(MaintenanceWindow(title="Automated daily cleanup", starts_at=now + timedelta(hours=5),
+                                      ends_at=now + timedelta(hours=6), standing_key="daily", created_by="opsbot",
+                                      created_at=now))
         session.commit()
     page, data = status(bot)
     titles = [w["title"] for w in data["scheduled_maintenance"]]
     assert "Database upgrade" in titles and "Cancelled one" not in titles
+    assert "Automated daily cleanup" not in titles  # the standing daily window sends no notices: no user impact
     [window] = [w for w in data["scheduled_maintenance"] if w["title"] == "Database upgrade"]
     assert window["expected_impact"] == "Read-only for 10 min" and window["services"] == ["checkout"]
     assert "Database upgrade" in page and "U0BOB" not in page + json.dumps(data)

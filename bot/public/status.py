@@ -64,7 +64,7 @@ def snapshot(session: Session, playbook: Playbook, now: datetime) -> StatusPage:
     return StatusPage(
         title=playbook.public.status_page_title, generated_at=now,
         current=tuple(sorted(current, key=lambda i: i.started_at, reverse=True)),
-        maintenance=_windows(session, now),
+        maintenance=_windows(session, playbook, now),
         history=tuple(sorted(history, key=lambda i: i.started_at, reverse=True)),
     )
 
@@ -77,12 +77,15 @@ def _incident(published: list[CustomerNotice]) -> PublicIncident:
                           latest_at=latest.published_at, started_at=first.published_at, resolved_at=resolved)
 
 
-def _windows(session: Session, now: datetime) -> tuple[PublicWindow, ...]:
+def _windows(session: Session, playbook: Playbook, now: datetime) -> tuple[PublicWindow, ...]:
+    """Windows ahead or in progress that users are told about: a standing window that sends no
+    notices (the automated daily one) has no user impact and stays off the page too."""
+    silent = {w.key for w in playbook.windows.standing if not w.notify}
     rows = session.exec(select(MaintenanceWindow).where(col(MaintenanceWindow.status) == SCHEDULED)
                         .where(col(MaintenanceWindow.ends_at) > now)
                         .order_by(col(MaintenanceWindow.starts_at))).all()
     return tuple(PublicWindow(title=w.title, starts_at=w.starts_at, ends_at=w.ends_at, impact=w.expected_impact,
-                              services=tuple(_list(w.services))) for w in rows)
+                              services=tuple(_list(w.services))) for w in rows if w.standing_key not in silent)
 
 
 def _list(text: str) -> list[str]:
