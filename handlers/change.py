@@ -11,14 +11,13 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.changes import service, views
 from bot.changes.flows import ChangeDesk
 from bot.changes.models import ChangeError, parse_form
 from bot.runtime import Runtime
-from handlers.replies import ack_with, answer
+from handlers.replies import ack_with, answer, open_form
 from storage.changes import DONE, ROLLED_BACK
 
 log = structlog.get_logger(__name__)
@@ -75,8 +74,8 @@ class ChangeHandlers:
             await ack(text=USAGE)
         elif verb == "request":
             await ack()
-            await self._open(client, respond, command["trigger_id"],
-                             views.request_modal(self.rt.playbook))
+            await open_form(client.views_open(trigger_id=command["trigger_id"],
+                                              view=views.request_modal(self.rt.playbook)), respond)
         elif verb == "list":
             await ack_with(ack, respond, _said(self.rt.run(self.desk.list)))
         elif verb in ("show", "link", *_STEPS):
@@ -97,14 +96,6 @@ class ChangeHandlers:
                     self.desk.by_number, number, lambda ctx, cr: step(ctx, cr, user))))
         else:
             await ack(text=f"`/change {verb}` is not something I know.\n{USAGE}")
-
-    async def _open(self, client: AsyncWebClient, respond: AsyncRespond, trigger_id: str, view: dict) -> None:
-        try:
-            await client.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as exc:
-            log.warning("views_open_failed", error=exc.response.get("error"))
-            await respond(text="Slack would not open the form (it took too long); please run the command again.",
-                          response_type="ephemeral", replace_original=False)
 
     async def submitted(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]

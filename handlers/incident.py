@@ -9,7 +9,6 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.incidents import commands as cmd
@@ -17,7 +16,7 @@ from bot.incidents import flows, service, views
 from bot.incidents.service import Ctx, DeclareRequest, IncidentError
 from bot.public import notices
 from bot.runtime import Runtime
-from handlers.replies import ack_with, answer
+from handlers.replies import ack_with, answer, open_form
 from storage.models import Incident
 
 log = structlog.get_logger(__name__)
@@ -53,8 +52,8 @@ class IncidentHandlers:
                 await ack(text=cmd.USAGE)
             case cmd.OpenDeclareModal():
                 await ack()
-                await self._open_view(client, respond, command["trigger_id"],
-                                      views.declare_modal(self.rt.playbook, channel_id=channel))
+                modal = views.declare_modal(self.rt.playbook, channel_id=channel)
+                await open_form(client.views_open(trigger_id=command["trigger_id"], view=modal), respond)
             case cmd.Declare(severity, title):
                 await self._declare(ack, respond, DeclareRequest(
                     severity=severity, title=title, declared_by=user, source_channel_id=channel,
@@ -68,7 +67,7 @@ class IncidentHandlers:
                     await ack(text=view)
                     return
                 await ack()
-                await self._open_view(client, respond, command["trigger_id"], view)
+                await open_form(client.views_open(trigger_id=command["trigger_id"], view=view), respond)
             case cmd.OpenNoticeModal(kind):
                 view = await answer_or_view(self.rt.run(flows.in_channel, self.rt, channel, verb,
                                                         lambda ctx, inc: notices.notice_form(ctx, inc, kind, user)))
@@ -76,7 +75,7 @@ class IncidentHandlers:
                     await ack(text=view)
                     return
                 await ack()
-                await self._open_view(client, respond, command["trigger_id"], view)
+                await open_form(client.views_open(trigger_id=command["trigger_id"], view=view), respond)
             case _:
                 await ack_with(ack, respond, self.rt.run(flows.in_channel, self.rt, channel, verb,
                                                          _channel_action(parsed, user)))
@@ -98,14 +97,6 @@ class IncidentHandlers:
             await respond(text=f"{incident.ref} is recorded, but Slack refused part of the set-up "
                           f"({result.error}). I will keep trying.", response_type="ephemeral",
                           replace_original=False)
-
-    async def _open_view(self, client: AsyncWebClient, respond: AsyncRespond, trigger_id: str, view: dict) -> None:
-        try:
-            await client.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as exc:
-            log.warning("views_open_failed", error=exc.response.get("error"))
-            await respond(text="Slack would not open the form (it took too long); please run the command again.",
-                          response_type="ephemeral", replace_original=False)
 
     # -- buttons -----------------------------------------------------------------------------
     async def claim_role(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
@@ -143,7 +134,7 @@ class IncidentHandlers:
         if isinstance(view, str):
             await respond(text=view, response_type="ephemeral", replace_original=False)
             return
-        await self._open_view(client, respond, body["trigger_id"], view)
+        await open_form(client.views_open(trigger_id=body["trigger_id"], view=view), respond)
 
     # -- modals ------------------------------------------------------------------------------
     async def declare_submitted(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

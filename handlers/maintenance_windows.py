@@ -15,12 +15,11 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.executor.service import RunRequest
 from bot.runtime import Runtime
-from bot.slack.gateway import SlackRejected, SlackUnavailable
 from bot.windows import views
 from bot.windows.flows import WindowDesk
 from bot.windows.models import WindowError, parse_form
 from bot.windows.timers import WindowTimers
-from handlers.replies import ack_with, answer
+from handlers.replies import ack_with, answer, open_form
 
 log = structlog.get_logger(__name__)
 
@@ -58,12 +57,8 @@ async def schedule(rt: Runtime, ack: AsyncAck, respond: AsyncRespond, command: d
         await respond(text=refused, response_type="ephemeral", replace_original=False)
         return
     modal = views.schedule_modal(rt.playbook.windows)
-    try:
-        await rt.run_slow(rt.gateway.call, "views.open", {"trigger_id": command["trigger_id"], "view": modal})
-    except (SlackRejected, SlackUnavailable) as exc:
-        log.warning("views_open_failed", error=str(exc))
-        await respond(text="Slack would not open the form (it took too long); please run the command again.",
-                      response_type="ephemeral", replace_original=False)
+    await open_form(rt.run_slow(rt.gateway.call, "views.open", {"trigger_id": command["trigger_id"], "view": modal}),
+                    respond)
 
 
 async def windows(rt: Runtime, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any], text: str) -> None:

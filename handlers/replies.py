@@ -13,9 +13,11 @@ from typing import Any
 import structlog
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 
 from bot.executor.service import ExecutorError
 from bot.incidents.service import IncidentError
+from bot.slack.gateway import SlackRejected, SlackUnavailable
 
 log = structlog.get_logger(__name__)
 ACK_BUDGET_SECONDS = 2.0
@@ -41,3 +43,14 @@ async def ack_with(ack: AsyncAck, respond: AsyncRespond, work: Awaitable[Any]) -
         return
     await ack(text="Working on it…")
     await respond(text=await task, response_type="ephemeral", replace_original=False)
+
+
+async def open_form(opening: Awaitable[Any], respond: AsyncRespond) -> None:
+    """Await a ``views.open``; when Slack refuses (the trigger expired after 3 s), say so instead."""
+    try:
+        await opening
+    except (SlackApiError, SlackRejected, SlackUnavailable) as exc:
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
+        log.warning("views_open_failed", error=error)
+        await respond(text="Slack would not open the form (it took too long); please run the command again.",
+                      response_type="ephemeral", replace_original=False)

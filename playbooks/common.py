@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -30,7 +31,16 @@ def _channel(value: str) -> str:
     raise ValueError(f"{value!r} is not a channel; write it like #platform-ops (lowercase)")
 
 
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Berlin") from exc
+    return value
+
+
 Target = Annotated[str, AfterValidator(_target)]
+TimeZoneName = Annotated[str, AfterValidator(_zone)]
 ChannelName = Annotated[str, AfterValidator(_channel)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     Field,
@@ -25,7 +25,7 @@ from playbooks.actions import Action, ParameterError, Schedule, resolve_paramete
 from playbooks.alerts import AlertSettings
 from playbooks.backups import BackupSettings
 from playbooks.changes import ChangeSettings
-from playbooks.common import ChannelName, PackModel, Target
+from playbooks.common import ChannelName, PackModel, Target, TimeZoneName
 from playbooks.durations import Duration, format_duration
 from playbooks.maintenance import MaintenanceSettings
 from playbooks.public import PublicSettings
@@ -39,19 +39,10 @@ SEVERITY_KEYS = ("P0", "P1", "P2", "P3")
 class PackSettings(PackModel):
     """``settings.yaml``: where the bot talks and in which time zone channel names are stamped."""
 
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     incidents_channel: ChannelName = "#incident-response"
     channel_prefix: str = Field(default="incident", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     operations_channel: ChannelName = "#platform-ops"  # run failures and scheduled runs' outcomes
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Berlin") from exc
-        return value
 
     @property
     def zone(self) -> ZoneInfo:

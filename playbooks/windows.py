@@ -9,11 +9,11 @@ import re
 from datetime import time, timedelta
 from string import Template
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from playbooks.common import ChannelName, PackModel, Target
+from playbooks.common import ChannelName, PackModel, Target, TimeZoneName
 from playbooks.durations import Duration
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -111,7 +111,7 @@ _DEFAULT_TEMPLATES = WindowTemplates(
 
 
 class WindowSettings(PackModel):
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     """How window times are typed in the form and shown in notices (an IANA name)."""
     channel: ChannelName = "#platform-ops"
     """The team's channel: each window's checklist lives in a thread here."""
@@ -129,15 +129,6 @@ class WindowSettings(PackModel):
     checklist: dict[Literal["T-24h", "T-2h", "T-30m", "T-0"], tuple[ChecklistItem, ...]] = {}
     standing: tuple[StandingWindow, ...] = ()
     templates: WindowTemplates = _DEFAULT_TEMPLATES
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Berlin") from exc
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> WindowSettings:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.support.bot import free_port
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, stop_process
 
 BINARY = "/usr/bin/prometheus-alertmanager"
 ZERO = "0001-01-01T00:00:00Z"
@@ -102,13 +102,7 @@ class Alertmanager:
         return path.read_text()[-3000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 
 from tests.support.bot import free_port
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, stop_process
 
 
 class RedisServer:
@@ -46,13 +46,7 @@ class RedisServer:
         return redis.Redis.from_url(self.url, socket_timeout=2)
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,3 +20,15 @@ def eventually(probe: Callable[[], T], *, timeout: float = 10.0, interval: float
         time.sleep(interval)
         last = probe()
     return last
+
+
+def stop_process(proc: subprocess.Popen | None, *, timeout: float = 10) -> None:
+    """SIGTERM a server started by a fixture, and SIGKILL it if it has not stopped in ``timeout`` s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
