@@ -5,6 +5,7 @@ Databases and engines:
 - ``postgres_url``: a fresh, empty PostgreSQL database for one test (dropped afterwards).
 - ``database_url``: parametrized ``sqlite`` / ``postgresql``; the test runs once against each.
 - ``engine``: the Docker Engine API stand-in (tests/support/docker_engine.py).
+- ``dockerd`` (session): the suite's own Docker Engine (tests/support/dockerd.py), started on first use.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.docker_engine import DockerEngineStandIn
+from tests.support.dockerd import PrivateEngine
 from tests.support.postgres import PostgresServer
 
 _db_counter = itertools.count(1)
@@ -56,3 +58,9 @@ def engine(tmp_path) -> Iterator[DockerEngineStandIn]:
         stand_in.add_container("worker", status="exited")
         stand_in.add_image("app:backup")
         yield stand_in
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[PrivateEngine]:
+    with PrivateEngine() as engine:
+        yield engine
