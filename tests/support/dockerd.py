@@ -149,18 +149,58 @@ class PrivateEngine:
             raise AssertionError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stderr[-3000:]}")
         return done.stdout + done.stderr
 
-    def has_image(self, reference: str) -> bool:
+    def run_container(self, name: str, *command: str, image: str = BASE_IMAGE, running: bool = True,
+                      stop_signal: str = "SIGKILL", **host: object) -> str:
+        """A container of the base image (``sleep infinity`` by default), no network unless asked; its ID.
+        One of that name left by an earlier test goes first. SIGKILL stops it at once unless told."""
+        assert self.api is not None
+        self.ensure_base_image()
+        self.remove_container(name)
+        host_config = self.api.create_host_config(**{"network_mode": "none", **host})
+        created = self.api.create_container(image, list(command) or ["sleep", "infinity"], name=name,
+                                            host_config=host_config, stop_signal=stop_signal)
+        if running:
+            self.api.start(created["Id"])
+        return str(created["Id"])
+
+    def remove_container(self, name: str) -> None:
+        assert self.api is not None
+        with suppress(docker.errors.NotFound):
+            self.api.remove_container(name, force=True)
+
+    def image(self, reference: str, *changes: str) -> str:
+        """A new image ``reference``: the base image with Dockerfile ``changes`` (``ENV RELEASE=1``),
+        made by a commit, so instant, and with an ID of its own."""
+        assert self.api is not None
+        self.ensure_base_image()
+        holder = self.run_container(f"image-{os.getpid()}", running=False)
+        try:
+            repository, _, tag = reference.partition(":")
+            committed = self.api.commit(holder, repository, tag or "latest",
+                                        changes=[*changes, f"LABEL made={time.monotonic_ns()}"])
+        finally:
+            self.remove_container(f"image-{os.getpid()}")
+        return str(committed["Id"])
+
+    def image_id(self, reference: str) -> str | None:
         assert self.api is not None
         try:
-            self.api.inspect_image(reference)
-            return True
+            return str(self.api.inspect_image(reference)["Id"])
         except docker.errors.ImageNotFound:
-            return False
+            return None
+
+    def events(self, since: float) -> list[tuple[str, str]]:
+        """(action, container or image name) of what the engine did since ``since`` (a time.time())."""
+        assert self.api is not None
+        found = self.api.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                filters={"type": ["container", "image"]})
+        return [(e["Action"].split(":")[0], e["Actor"]["Attributes"].get("name", e["Actor"]["ID"])) for e in found
+                if e["timeNano"] >= since * 1e9]
 
     def ensure_base_image(self) -> None:
         """``opsbot-base:trixie``: Debian trixie's minimal system (debootstrap) imported as an image,
         the ``FROM`` of every image the suite builds (no registry is reachable)."""
-        if self.has_image(BASE_IMAGE):
+        if self.image_id(BASE_IMAGE):
             return
         root = Path(tempfile.mkdtemp(prefix="opsbot-debootstrap-"))
         try:
