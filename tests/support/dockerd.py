@@ -51,7 +51,10 @@ def cache_folder() -> Path:
 
 
 class PrivateEngine:
-    def __init__(self) -> None:
+    """``slot``: a named cache of its own (a benchmark's, say) instead of the first free numbered one."""
+
+    def __init__(self, slot: str | None = None) -> None:
+        self.slot = slot
         self.folder = Path(tempfile.mkdtemp(prefix="opsbot-dockerd-"))  # short: socket paths are limited
         self.socket = self.folder / "docker.sock"
         self.base_url = f"unix://{self.socket}"
@@ -67,7 +70,7 @@ class PrivateEngine:
 
     def start(self) -> PrivateEngine:
         _require()
-        self._lock, self.data_root = _claim_slot()
+        self._lock, self.data_root = _claim_slot(self.slot)
         (self.folder / "daemon.json").write_text("{}\n")  # not the host's /etc/docker/daemon.json
         script = (f"ip link set lo up && ip addr add {GATEWAY}/32 dev lo && exec dockerd"
                   f" --config-file {self.folder}/daemon.json --host {self.base_url}"
@@ -273,11 +276,11 @@ def _require() -> None:
                                  "debootstrap")
 
 
-def _claim_slot() -> tuple[int, Path]:
-    """The first cache slot no other engine holds: (its lock's file descriptor, its data root)."""
+def _claim_slot(named: str | None) -> tuple[int, Path]:
+    """The first cache slot no other engine holds (or the named one): (its lock's file descriptor, its data root)."""
     root = cache_folder()
     root.mkdir(parents=True, exist_ok=True)
-    for slot in range(SLOTS):
+    for slot in [named] if named else range(SLOTS):
         fd = os.open(root / f"{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -285,4 +288,4 @@ def _claim_slot() -> tuple[int, Path]:
             os.close(fd)
             continue
         return fd, root / str(slot)
-    raise AssertionError(f"all {SLOTS} Docker Engine slots in {root} are in use by other test runs")
+    raise AssertionError(f"the Docker Engine slot(s) {named or f'0-{SLOTS - 1}'} in {root} are in use by other runs")
