@@ -101,9 +101,6 @@ class Stack:
     images: Images
     up_seconds: float
 
-    def compose(self, *args: str) -> str:
-        return self.engine.compose(PROJECT, *args, env=self.env, files=[ROOT / "compose.yaml"], cwd=ROOT)
-
     env: dict[str, str] = field(default_factory=dict)
     compose_project: str = PROJECT
 
@@ -149,9 +146,10 @@ def running_stack(engine: PrivateEngine) -> Iterator[Stack]:
         db = _container_address(engine, "opsbot-db")
         database = create_engine(f"postgresql+psycopg://opsbot:opsbot@127.0.0.1:{engine.publish(5432, db)}/opsbot",
                                  pool_pre_ping=True)
-        bot = StackBot(sandbox, bot_url, database)
-        yield Stack(engine, bot, shop_url, images, up_seconds, env=stack_env)
-        database.dispose()
+        try:
+            yield Stack(engine, StackBot(sandbox, bot_url, database), shop_url, images, up_seconds, env=stack_env)
+        finally:
+            database.dispose()
     finally:
         engine.compose(PROJECT, "down", "-v", "--timeout", "5", env=stack_env, files=compose, cwd=ROOT, check=False)
         sandbox.stop()
