@@ -22,9 +22,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import docker
@@ -64,6 +65,9 @@ class PrivateEngine:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock: int | None = None
         self._forwards: list[Forward] = []
+        self._internet = False
+        self._internet_lock = threading.Lock()
+        self._base_lock = threading.Lock()
         self.api: docker.APIClient | None = None
 
     # -- life --------------------------------------------------------------------------------------------
@@ -202,9 +206,13 @@ class PrivateEngine:
 
     def ensure_base_image(self) -> None:
         """``opsbot-base:trixie``: Debian trixie's minimal system (debootstrap) imported as an image,
-        the ``FROM`` of every image the suite builds (no registry is reachable)."""
-        if self.image_id(BASE_IMAGE):
-            return
+        the ``FROM`` of every image the suite builds (no registry is reachable). Made once, even
+        when builds start side by side."""
+        with self._base_lock:
+            if not self.image_id(BASE_IMAGE):
+                self._make_base_image()
+
+    def _make_base_image(self) -> None:
         root = Path(tempfile.mkdtemp(prefix="opsbot-debootstrap-"))
         try:
             subprocess.run(["debootstrap", "--variant=minbase", "trixie", str(root), "http://deb.debian.org/debian"],
@@ -233,20 +241,20 @@ class PrivateEngine:
         for name, value in (args or {}).items():
             command += ["--build-arg", f"{name}={value}"]
         started = time.monotonic()
-        with self._internet():
-            self.cli(*command, str(context))
+        self._open_internet()
+        self.cli(*command, str(context))
         return time.monotonic() - started
 
-    @contextmanager
-    def _internet(self) -> Iterator[None]:
+    def _open_internet(self) -> None:
+        """The forwards to ``BUILD_HOSTS``, opened by the first build (builds may run side by side)."""
         assert self.netns is not None
-        forwards = [Forward(self.netns.listen(address, port), lambda n=name, p=port: connect_here(n, p), name)
-                    for name, (address, port) in BUILD_HOSTS.items()]
-        try:
-            yield
-        finally:
-            for forward in forwards:
-                forward.close()
+        with self._internet_lock:
+            if self._internet:
+                return
+            for name, (address, port) in BUILD_HOSTS.items():
+                self._forwards.append(Forward(self.netns.listen(address, port),
+                                              lambda n=name, p=port: connect_here(n, p), name))
+            self._internet = True
 
     # -- reaching in and out ----------------------------------------------------------------------------
 

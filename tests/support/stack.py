@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +38,18 @@ class Images:
 
 
 def build_images(engine: PrivateEngine) -> Images:
-    """Every image compose.yaml names, as ``docker compose build`` would make them; the shop twice:
-    release 1 as ``:backup`` (what a deploy keeps) and release 2 as ``:latest``, for the rollback."""
+    """Every image compose.yaml names, as ``docker compose build`` would make them, the bot's and the
+    example's side by side; the shop twice: release 1 as ``:backup`` (what a deploy keeps) and
+    release 2 as ``:latest``, for the rollback."""
     example = ROOT / "example"
     images = Images()
-    images.seconds[BOT_IMAGE] = engine.build(ROOT, BOT_IMAGE)
-    images.seconds[SERVICES_IMAGE] = engine.build(example, SERVICES_IMAGE, target="services")
-    for release, tag in (("1", "backup"), ("2", "latest")):
-        images.seconds[f"{SHOP_IMAGE}:{tag}"] = engine.build(example, f"{SHOP_IMAGE}:{tag}", target="shop",
-                                                            args={"RELEASE": release})
+    with ThreadPoolExecutor(2) as pool:
+        bot = pool.submit(engine.build, ROOT, BOT_IMAGE)
+        images.seconds[SERVICES_IMAGE] = engine.build(example, SERVICES_IMAGE, target="services")
+        for release, tag in (("1", "backup"), ("2", "latest")):
+            images.seconds[f"{SHOP_IMAGE}:{tag}"] = engine.build(example, f"{SHOP_IMAGE}:{tag}", target="shop",
+                                                                args={"RELEASE": release})
+        images.seconds[BOT_IMAGE] = bot.result()
     return images
 
 
