@@ -87,8 +87,12 @@ class PrivateEngine:
         os.close(self._lock)  # dockerd holds the slot's lock from here on
         self._lock = None
         self.netns = NetworkNamespace(self._proc.pid)
-        eventually(self._answers, timeout=60, interval=0.2, what=f"dockerd to answer (log: {self.log})")
-        self._clear()
+        try:
+            eventually(self._answers, timeout=60, interval=0.2, what=f"dockerd to answer (log: {self.log})")
+            self._clear()
+        except BaseException:
+            self.stop()  # never leave an engine (and its slot) behind
+            raise
         return self
 
     def stop(self) -> None:
