@@ -155,7 +155,7 @@ def running_stack(engine: PrivateEngine) -> Iterator[Stack]:
         finally:
             database.dispose()
     finally:
-        engine.compose(PROJECT, "down", "-v", "--timeout", "5", env=stack_env, files=compose, cwd=ROOT, check=False)
+        engine.compose(PROJECT, "down", "-v", "--timeout", "1", env=stack_env, files=compose, cwd=ROOT, check=False)
         sandbox.stop()
 
 
