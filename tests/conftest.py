@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.sandbox.services.postgres import PostgresServer
 from tests.support.docker_engine import DockerEngineStandIn
-from tests.support.postgres import PostgresServer
 
 _db_counter = itertools.count(1)
 

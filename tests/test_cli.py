@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.bot import free_port
+from bot.sandbox.services.process import free_port
 
 
 def opsbot(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -17,8 +17,8 @@ import pytest
 
 from bot.executor.docker_runner import DockerRunner
 from bot.executor.plan import Cancelled, StepFailed
+from bot.sandbox.services.postgres import PostgresServer, find_bindir
 from tests.support.docker_engine import Call, DockerEngineStandIn
-from tests.support.postgres import PostgresServer, find_bindir
 
 
 def _redact(text: str) -> str:

@@ -17,14 +17,14 @@ from sqlmodel import Session, select
 
 from bot.executor import views
 from bot.ops.maintenance.page import eta_text
+from bot.sandbox.services.postgres import PostgresServer
+from bot.sandbox.services.redis import RedisServer
 from storage.run_questions import RunQuestion
 from tests.support.backups import backup_pack, make_source_database
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.celery_worker import Jobs, celery_worker
 from tests.support.clock import FakeClock
 from tests.support.nginx import Nginx, nginx_site
-from tests.support.postgres import PostgresServer
-from tests.support.redis import RedisServer, redis_server
 from tests.support.runs import button_message, runs, wait_status
 from tests.support.waiting import eventually
 from tests.test_executor_e2e import PLATFORM, Recorder, answers, click
@@ -64,7 +64,7 @@ def start_site(tmp: Path, *, backup_db: tuple[PostgresServer, str] | None = None
     pack = tmp / "pack"
     pack.mkdir()
     (pack / "schedules.yaml").write_text("{}\n")
-    with nginx_site(tmp / "nginx") as nginx, redis_server(tmp / "redis") as redis, \
+    with nginx_site(tmp / "nginx") as nginx, RedisServer(tmp / "redis") as redis, \
             celery_worker(redis.url, tmp / "worker") as jobs:
         if backup_db is not None:
             backup_pack(pack, tmp, *backup_db)

@@ -24,13 +24,13 @@ from bot.maintenance.commands import EnableRequest, ParseError, parse_enable
 from bot.maintenance.mode import DISABLE, ENABLE, is_on, status
 from bot.maintenance.views import status_text
 from bot.ops.maintenance.plans import enable_plan
+from bot.sandbox.services.process import free_port
 from handlers.maintenance import SUBCOMMANDS, usage
 from playbooks.actions import resolve_parameters
 from playbooks.loader import PlaybookError, load_playbook
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.runs import Run
-from tests.support.bot import free_port
 from tests.support.nginx import Nginx, nginx_site
 
 NOW = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)  # a Saturday

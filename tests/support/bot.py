@@ -5,7 +5,6 @@ The scheduler does not run on its own here; tests move the injected clock and ca
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,17 +19,12 @@ from bot.clock import Clock
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
+from bot.sandbox.services.process import free_port
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.workspace import Workspace
 from bot.settings import load_settings
 from storage.models import OutboundMessage
 from tests.support.waiting import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bot_env(sandbox: SandboxServer, database_url: str, playbooks: Path | None = None) -> dict[str, str]:
