@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import threading
 import time
@@ -29,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox = sub.add_parser("sandbox", help="run the bot against a local Slack sandbox, with a console")
     sandbox.add_argument("--no-console", action="store_true", help="serve only; drive it over HTTP")
     sandbox.add_argument("--sandbox-port", type=int, default=3001)
+    sandbox.add_argument("--folder", type=Path, default=Path("opsbot-sandbox"),
+                         help="where the sandbox keeps everything: the bot's database and log, the demo "
+                              "services, backups (default: ./opsbot-sandbox)")
     sub.add_parser("check", help="validate settings and playbooks")
     audit = sub.add_parser("audit", help="list executor runs: who asked, who approved, what ran")
     audit.add_argument("--run", type=int, help="show one run's full audit trail")
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.host, socket_mode=args.socket_mode)
         if args.command == "sandbox":
-            return _sandbox(args.sandbox_port, console=not args.no_console)
+            return _sandbox(args.folder, args.sandbox_port, console=not args.no_console)
         if args.command == "check":
             return _check()
         if args.command == "audit":
@@ -126,44 +130,69 @@ def _serve(host: str, *, socket_mode: bool) -> int:
     return 0
 
 
-def _sandbox(sandbox_port: int, *, console: bool) -> int:
+def _sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
+    """The bot against the local Slack sandbox, its operations against services the sandbox starts
+    in ``folder``; everything it started stops when it ends (quit, end of input, Ctrl-C, SIGTERM)."""
     from bot.sandbox.console import run_console
+    from bot.sandbox.pack import render_pack
     from bot.sandbox.seed import default_workspace
     from bot.sandbox.server import SandboxServer
     from bot.sandbox.simulator import SlackSimulator
+    from bot.sandbox.site import SandboxSite
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: through the finally below
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"Sandbox folder: {folder} (the bot's database and log, backups, and these services:)", flush=True)
+    if os.environ.get("OPSBOT_PLAYBOOKS"):
+        print("  OPSBOT_PLAYBOOKS is not used here: the sandbox renders its own pack", flush=True)
+    site = SandboxSite(folder)
     sandbox = SandboxServer(default_workspace())
-    sandbox.start(port=sandbox_port)
-    identity = sandbox.workspace.identity
-    env = dict(os.environ, SLACK_BOT_TOKEN=identity.token, SLACK_SIGNING_SECRET=identity.signing_secret,
-               SLACK_API_URL=sandbox.api_url)
-    env.pop("SLACK_APP_TOKEN", None)
-    settings: Settings = load_settings(env)
-    log_file = Path("opsbot-sandbox.log").resolve()
-    configure_logging(settings.secrets, json=False, stream=log_file.open("a"))
-    print(f"Logs go to {log_file}")
-    from bot.app import create_asgi_app, create_bolt_app
-    from bot.runtime import build_runtime
-
-    rt = build_runtime(settings)
-    app = create_asgi_app(rt, bolt=create_bolt_app(rt))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                           access_log=False))
-    print(f"Slack sandbox at {sandbox.base_url}; bot at http://127.0.0.1:{settings.port}/slack/events")
-    if not console:
-        server.run()
-        return 0
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.05)
+    rt = server = thread = None
     try:
+        site.start(say=lambda line: print(line, flush=True))
+        pack = render_pack(site)
+        sandbox.start(port=sandbox_port)
+        identity = sandbox.workspace.identity
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_PLAYBOOKS", "DATABASE_URL"))}
+        env.update(SLACK_BOT_TOKEN=identity.token, SLACK_SIGNING_SECRET=identity.signing_secret,
+                   SLACK_API_URL=sandbox.api_url, OPSBOT_PLAYBOOKS=str(pack),
+                   DATABASE_URL=f"sqlite:///{folder / 'opsbot.db'}",
+                   DOCKER_HOST=f"unix://{folder / 'no-docker-engine.sock'}")  # never the host's Engine
+        settings: Settings = load_settings(env)
+        log_file = folder / "opsbot.log"
+        configure_logging(settings.secrets, json=False, stream=log_file.open("a"))
+        from bot.app import create_asgi_app, create_bolt_app
+        from bot.runtime import build_runtime
+
+        rt = build_runtime(settings)
+        for name, action in sorted(rt.playbook.actions.items()):
+            if action.unavailable:
+                print(f"  unavailable: {name}: {action.unavailable}", flush=True)
+        app = create_asgi_app(rt, bolt=create_bolt_app(rt))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
+                                               access_log=False))
+        print(f"Slack sandbox at {sandbox.base_url}; bot at http://127.0.0.1:{settings.port}/slack/events; "
+              f"log in {log_file}", flush=True)
+        if not console:
+            server.run()
+            return 0
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started and thread.is_alive():
+            time.sleep(0.05)
         run_console(sandbox, SlackSimulator(f"http://127.0.0.1:{settings.port}", identity.signing_secret, sandbox))
+        return 0
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout=10)
+        if rt is not None:
+            rt.close()
+        site.stop()
         sandbox.stop()
-    return 0
+        print("Sandbox stopped: every process it started has ended.", flush=True)
 
 
 if __name__ == "__main__":
