@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -143,6 +145,7 @@ def _sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: through the finally below
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    _own_temporary_folder(folder / "tmp")
     print(f"Sandbox folder: {folder} (the bot's database and log, backups, and these services:)", flush=True)
     if os.environ.get("OPSBOT_PLAYBOOKS"):
         print("  OPSBOT_PLAYBOOKS is not used here: the sandbox renders its own pack", flush=True)
@@ -193,6 +196,15 @@ def _sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
         site.stop()
         sandbox.stop()
         print("Sandbox stopped: every process it started has ended.", flush=True)
+
+
+def _own_temporary_folder(tmp: Path) -> None:
+    """Temporary files of the bot and of every process it starts (runs' scratch folders, tools'
+    temporary files) go into the sandbox folder, emptied at each start."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = None  # read TMPDIR again
 
 
 if __name__ == "__main__":

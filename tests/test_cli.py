@@ -24,7 +24,7 @@ def test_sandbox_console_declares_an_incident(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Declaring INC-0001" in result.stdout
     assert "#incident-" in result.stdout and "P1 - High · Checkout is failing" in result.stdout
-    assert (tmp_path / "opsbot.db").exists()  # the embedded default: SQLite in the working folder
+    assert (tmp_path / "opsbot-sandbox" / "opsbot.db").exists()  # SQLite in the sandbox folder
 
 
 def test_check_reports_file_and_key(tmp_path: Path) -> None:
