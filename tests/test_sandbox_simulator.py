@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox import SandboxServer, SlackSimulator, run_console, sign
+from bot.sandbox.remote import RemoteSandbox
 
 SECRET = "sandbox-signing-secret"
 TOKEN = "xoxb-sandbox-token"
@@ -83,9 +84,12 @@ def bot() -> Iterator[FakeBot]:
     fake.close()
 
 
-@pytest.fixture
-def slack(server: SandboxServer, bot: FakeBot) -> SlackSimulator:
-    return SlackSimulator(bot.url, SECRET, server)
+@pytest.fixture(params=["in-process", "remote"])
+def slack(server: SandboxServer, bot: FakeBot, request: pytest.FixtureRequest) -> SlackSimulator:
+    """The same requests whether the sandbox runs in this process or in another one (through its
+    /_sandbox endpoints, as the sandbox walk test drives `opsbot sandbox`)."""
+    side = server if request.param == "in-process" else RemoteSandbox(server.base_url)
+    return SlackSimulator(bot.url, SECRET, side)
 
 
 @pytest.fixture
