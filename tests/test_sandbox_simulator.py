@@ -416,3 +416,16 @@ def test_console_shows_ephemerals_and_reports_a_failing_bot(
     assert "opsbot (only visible to you): Usage: /incident declare" in output
     bot.reply = lambda _: (500, "boom")
     assert "! the bot answered HTTP 500: boom" in run(server, slack, "/incident\n:quit\n")
+
+
+def test_close_view_tells_the_bot_only_when_asked(
+    slack: SlackSimulator, bot: FakeBot, client: WebClient, server: SandboxServer
+) -> None:
+    view_id = open_modal(client, server, "U0ALICE")
+    assert slack.close_view("U0ALICE", view_id) is None and not bot.received
+    assert server.workspace.view(view_id).closed
+
+    trigger = server.workspace.mint_trigger_id("U0ALICE")
+    noisy = client.views_open(trigger_id=trigger, view={**DECLARE_MODAL, "notify_on_close": True})["view"]["id"]
+    assert slack.close_view("U0ALICE", noisy).status == 200
+    assert bot.received[-1].payload["type"] == "view_closed" and server.workspace.view(noisy).closed
