@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.sandbox.methods.views import apply_submission_response
-from bot.sandbox.models import Call, Channel, Ephemeral, Identity, Message, User, View
+from bot.sandbox.models import Call, Channel, Ephemeral, Identity, Message, User, UserGroup, View
 from bot.sandbox.respond import deliver
 from bot.sandbox.state import ResponseTarget, State
 
@@ -151,6 +151,16 @@ class Workspace:
     def user_by_name(self, name: str) -> User | None:
         with self.lock:
             found = next((u for u in self.state.users.values() if u.name == name.removeprefix("@")), None)
+            return copy.deepcopy(found)
+
+    @property
+    def usergroups(self) -> list[UserGroup]:
+        with self.lock:
+            return copy.deepcopy(list(self.state.usergroups.values()))
+
+    def usergroup_by_handle(self, handle: str) -> UserGroup | None:
+        with self.lock:
+            found = next((g for g in self.state.usergroups.values() if g.handle == handle.removeprefix("@")), None)
             return copy.deepcopy(found)
 
     @property
