@@ -109,27 +109,58 @@ def _serve(host: str, *, socket_mode: bool) -> int:
     configure_logging(settings.secrets)
     from bot.app import create_asgi_app, create_bolt_app
     from bot.runtime import build_runtime
+    from bot.slack.auth import check_token
+    from playbooks.loader import load_playbook
 
-    rt = build_runtime(settings)
+    playbook = load_playbook(settings.playbooks_dir)  # what is wrong here is said before Slack is asked
+    assert settings.bot_token is not None  # load_settings requires it for serve
+    identity = check_token(settings.bot_token, settings.api_url)
+    rt = build_runtime(settings, playbook=playbook)
     bolt = create_bolt_app(rt)
     app = create_asgi_app(rt, bolt=None if socket_mode else bolt)
-    config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning", access_log=False,
+                            log_config=None)  # uvicorn's own logs go through configure_logging's handler
     server = uvicorn.Server(config)
-    if not socket_mode:
-        server.run()
-        return 0
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    line = start_line(settings, identity.user, identity.team, host=host, socket_mode=socket_mode)
 
-    async def both() -> None:
-        handler = AsyncSocketModeHandler(bolt, settings.app_token)
-        await handler.connect_async()
+    async def run() -> None:
+        socket = None
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket = AsyncSocketModeHandler(bolt, settings.app_token)
+            await socket.connect_async()
+        serving = asyncio.create_task(server.serve())  # health checks and webhooks need HTTP in both modes
         try:
-            await server.serve()  # health checks and webhooks still need HTTP
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            if server.started:  # said once it listens, so the line is true when read
+                print(line, flush=True)
+            await serving
         finally:
-            await handler.close_async()
+            if socket is not None:
+                await socket.close_async()
 
-    asyncio.run(both())
+    asyncio.run(run())
     return 0
+
+
+def start_line(settings: Settings, bot: str, team: str, *, host: str, socket_mode: bool) -> str:
+    """What `opsbot serve` is doing, in one line: mode, address, database (no password), pack."""
+    from sqlalchemy.engine import make_url
+
+    from playbooks.loader import replaced_files
+
+    http = f"http://{host}:{settings.port}"
+    mode = (f"Socket Mode (health and webhooks on {http})" if socket_mode
+            else f"HTTP at {http}/slack/events")
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    pack = "bundled pack"
+    if settings.playbooks_dir is not None:
+        replaced = replaced_files(settings.playbooks_dir)
+        pack += (f", {settings.playbooks_dir} replacing {', '.join(replaced)}" if replaced
+                 else f", {settings.playbooks_dir} replacing nothing")
+    return f"opsbot: serving @{bot} of {team} over {mode} · database {database} · {pack}"
 
 
 def _sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
@@ -174,7 +205,7 @@ def _sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
                 print(f"  unavailable: {name}: {action.unavailable}", flush=True)
         app = create_asgi_app(rt, bolt=create_bolt_app(rt))
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                               access_log=False))
+                                               access_log=False, log_config=None))
         print(f"Slack sandbox at {sandbox.base_url}; bot at http://127.0.0.1:{settings.port}/slack/events; "
               f"log in {log_file}", flush=True)
         if not console:
