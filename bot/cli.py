@@ -202,7 +202,7 @@ def _sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
         rt = build_runtime(settings)
         for name, action in sorted(rt.playbook.actions.items()):
             if action.unavailable:
-                print(f"  unavailable: {name}: {action.unavailable}", flush=True)
+                print(f"  {name} is unavailable here: {action.unavailable}", flush=True)
         app = create_asgi_app(rt, bolt=create_bolt_app(rt))
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                                                access_log=False, log_config=None))

@@ -203,7 +203,7 @@ def test_the_sandbox_walk_touches_nothing_it_did_not_create(sandbox: Sandbox, tm
     assert "succeeded" in sandbox.outcome(disable)
     assert _get(site)[0] == 200 and not (sandbox.folder / "app" / ".maintenance").exists()
 
-    assert "unavailable here: rollback needs a Docker Engine" in sandbox.command("U0ALICE", "/rollback", "")
+    assert "`rollback` is unavailable here: it needs a Docker Engine" in sandbox.command("U0ALICE", "/rollback", "")
 
     _signal_traced(sandbox.proc, signal.SIGTERM)
     sandbox.proc.wait(timeout=60)  # strace ends once every process it followed has ended

@@ -22,7 +22,7 @@ from bot.sandbox import demo
 from bot.sandbox.site import NGINX, POSTGRES, REDIS, SandboxSite
 from playbooks.loader import PACK_DIR
 
-ROLLBACK_UNAVAILABLE = ("rollback needs a Docker Engine running the application's containers "
+ROLLBACK_UNAVAILABLE = ("it needs a Docker Engine running the application's containers "
                         "(it retags images and restarts them), and the sandbox runs none")
 BACKUP_ACTIONS = ("backup.run", "backup.verify", "backup.restore", "backup.restore_test", "backup.prune")
 MAINTENANCE_ACTIONS = ("maintenance.enable", "maintenance.disable")
@@ -49,12 +49,11 @@ def unavailable(site: SandboxSite) -> dict[str, str]:
     reasons = {"rollback": ROLLBACK_UNAVAILABLE}
     if POSTGRES in site.down:
         for name in BACKUP_ACTIONS:
-            reasons[name] = f"backups need the sandbox's PostgreSQL, which is not running: {site.down[POSTGRES]}"
+            reasons[name] = f"it needs the sandbox's PostgreSQL, which is not running: {site.down[POSTGRES]}"
     for service in (NGINX, REDIS):
         if service in site.down:
             for name in MAINTENANCE_ACTIONS:
-                reasons[name] = (f"maintenance mode needs the sandbox's {service}, which is not running: "
-                                 f"{site.down[service]}")
+                reasons[name] = f"it needs the sandbox's {service}, which is not running: {site.down[service]}"
     return reasons
 
 
