@@ -43,11 +43,7 @@ class Site:
 
 def maintenance_yaml(tmp: Path, nginx: Nginx, redis: RedisServer, *, backup: bool, drain_timeout: str) -> dict:
     return {
-        "nginx": {"site_config": str(nginx.site), "maintenance_config": str(nginx.maintenance),
-                  "normal_config": str(nginx.normal), "test": nginx.argv("-t"), "reload": nginx.argv("-s", "reload"),
-                  "allowlist_file": str(nginx.allowlist)},
-        "page": {"target": str(nginx.pages / "maintenance.html")},
-        "probe": {"url": f"{nginx.url}/", "health_paths": ["/health"], "within": "10s", "every": "1s"},
+        **nginx.maintenance_sections(probe_within="10s"),
         "allowlist": ["127.0.0.2"],
         "queue": {"redis_url": redis.url, "drain_timeout": drain_timeout, "poll_every": "1s", "inspect_timeout": "1s"},
         "pause_scheduler": [{"run": ["touch", str(tmp / "beat-paused")]}],

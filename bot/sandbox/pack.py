@@ -78,11 +78,7 @@ def maintenance(site: SandboxSite) -> dict[str, Any]:
     nginx = site.nginx
     assert nginx is not None, "the site has been started"
     return {
-        "nginx": {"site_config": str(nginx.site), "maintenance_config": str(nginx.maintenance),
-                  "normal_config": str(nginx.normal), "test": nginx.argv("-t"), "reload": nginx.argv("-s", "reload"),
-                  "allowlist_file": str(nginx.allowlist)},
-        "page": {"target": str(nginx.pages / "maintenance.html")},
-        "probe": {"url": f"{nginx.url}/", "health_paths": ["/health"], "within": "15s", "every": "1s"},
+        **nginx.maintenance_sections(),
         "allowlist": [],
         "queue": {"redis_url": site.redis.url, "drain_timeout": "2m", "poll_every": "1s", "inspect_timeout": "1s"},
         "backup": POSTGRES not in site.down,

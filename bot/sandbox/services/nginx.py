@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.sandbox.services.process import ServiceError, check_running, free_port, stop_process, wait_for
 
@@ -139,6 +140,16 @@ class Nginx:
         self.maintenance.write_text(MAINTENANCE.format(**values))
         self.allowlist.write_text("")
         shutil.copyfile(self.normal, self.site)
+
+    def maintenance_sections(self, *, probe_within: str = "15s") -> dict[str, Any]:
+        """The ``nginx``, ``page`` and ``probe`` sections of a ``maintenance.yaml`` that switches this nginx."""
+        return {
+            "nginx": {"site_config": str(self.site), "maintenance_config": str(self.maintenance),
+                      "normal_config": str(self.normal), "test": self.argv("-t"), "reload": self.argv("-s", "reload"),
+                      "allowlist_file": str(self.allowlist)},
+            "page": {"target": str(self.pages / "maintenance.html")},
+            "probe": {"url": f"{self.url}/", "health_paths": ["/health"], "within": probe_within, "every": "1s"},
+        }
 
     def start(self) -> Nginx:
         if not os.access(self.binary, os.X_OK):
