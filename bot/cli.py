@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import signal
 import sys
-import tempfile
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.host, socket_mode=args.socket_mode)
         if args.command == "sandbox":
-            return _sandbox(args.folder, args.sandbox_port, console=not args.no_console)
+            from bot.sandbox.run import run_sandbox
+
+            return run_sandbox(args.folder, args.sandbox_port, console=not args.no_console)
         if args.command == "check":
             return _check()
         if args.command == "audit":
@@ -161,81 +157,6 @@ def start_line(settings: Settings, bot: str, team: str, *, host: str, socket_mod
         pack += (f", {settings.playbooks_dir} replacing {', '.join(replaced)}" if replaced
                  else f", {settings.playbooks_dir} replacing nothing")
     return f"opsbot: serving @{bot} of {team} over {mode} · database {database} · {pack}"
-
-
-def _sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
-    """The bot against the local Slack sandbox, its operations against services the sandbox starts
-    in ``folder``; everything it started stops when it ends (quit, end of input, Ctrl-C, SIGTERM)."""
-    from bot.sandbox.console import run_console
-    from bot.sandbox.pack import render_pack
-    from bot.sandbox.seed import default_workspace
-    from bot.sandbox.server import SandboxServer
-    from bot.sandbox.simulator import SlackSimulator
-    from bot.sandbox.site import SandboxSite
-
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: through the finally below
-    folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    _own_temporary_folder(folder / "tmp")
-    print(f"Sandbox folder: {folder} (the bot's database and log, backups, and these services:)", flush=True)
-    if os.environ.get("OPSBOT_PLAYBOOKS"):
-        print("  OPSBOT_PLAYBOOKS is not used here: the sandbox renders its own pack", flush=True)
-    site = SandboxSite(folder)
-    sandbox = SandboxServer(default_workspace())
-    rt = server = thread = None
-    try:
-        site.start(say=lambda line: print(line, flush=True))
-        pack = render_pack(site)
-        sandbox.start(port=sandbox_port)
-        identity = sandbox.workspace.identity
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_PLAYBOOKS", "DATABASE_URL"))}
-        env.update(SLACK_BOT_TOKEN=identity.token, SLACK_SIGNING_SECRET=identity.signing_secret,
-                   SLACK_API_URL=sandbox.api_url, OPSBOT_PLAYBOOKS=str(pack),
-                   DATABASE_URL=f"sqlite:///{folder / 'opsbot.db'}",
-                   DOCKER_HOST=f"unix://{folder / 'no-docker-engine.sock'}")  # never the host's Engine
-        settings: Settings = load_settings(env)
-        log_file = folder / "opsbot.log"
-        configure_logging(settings.secrets, json=False, stream=log_file.open("a"))
-        from bot.app import create_asgi_app, create_bolt_app
-        from bot.runtime import build_runtime
-
-        rt = build_runtime(settings)
-        for name, action in sorted(rt.playbook.actions.items()):
-            if action.unavailable:
-                print(f"  {name} is unavailable here: {action.unavailable}", flush=True)
-        app = create_asgi_app(rt, bolt=create_bolt_app(rt))
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                               access_log=False, log_config=None))
-        print(f"Slack sandbox at {sandbox.base_url}; bot at http://127.0.0.1:{settings.port}/slack/events; "
-              f"log in {log_file}", flush=True)
-        if not console:
-            server.run()
-            return 0
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started and thread.is_alive():
-            time.sleep(0.05)
-        run_console(sandbox, SlackSimulator(f"http://127.0.0.1:{settings.port}", identity.signing_secret, sandbox))
-        return 0
-    finally:
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(timeout=10)
-        if rt is not None:
-            rt.close()
-        site.stop()
-        sandbox.stop()
-        print("Sandbox stopped: every process it started has ended.", flush=True)
-
-
-def _own_temporary_folder(tmp: Path) -> None:
-    """Temporary files of the bot and of every process it starts (runs' scratch folders, tools'
-    temporary files) go into the sandbox folder, emptied at each start."""
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    os.environ["TMPDIR"] = str(tmp)
-    tempfile.tempdir = None  # read TMPDIR again
 
 
 if __name__ == "__main__":

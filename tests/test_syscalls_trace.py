@@ -40,3 +40,16 @@ def test_connects_and_writes_of_a_child_process_are_seen(tmp_path: Path) -> None
     assert trace.writes_under("/etc") == []
     assert trace.writes_under("/etc", attempts=True) == ["/etc/opsbot-no-such-folder/x"]
     assert not any(p.startswith("?/") for p in trace.writes | trace.attempts)
+
+
+def test_a_call_interrupted_by_another_process_is_read_whole(tmp_path: Path) -> None:
+    log = tmp_path / "strace.log"
+    log.write_text(
+        '7 openat(AT_FDCWD</srv>, "/var/lib/x", O_RDWR|O_CREAT, 0660 <unfinished ...>\n'
+        '8 openat(AT_FDCWD</srv>, "made", O_WRONLY|O_CREAT, 0666) = 3</srv/made>\n'
+        '7 <... openat resumed>) = -1 ENOENT (No such file or directory)\n'
+        '8 clone(child_stack=NULL, flags=SIGCHLD <unfinished ...>\n'
+        '8 <... clone resumed>) = 9\n'
+        '9 unlink("gone") = 0\n')
+    trace = Trace.read(log)
+    assert trace.attempts == {"/var/lib/x"} and trace.writes == {"/srv/made", "/srv/gone"}

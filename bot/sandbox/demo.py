@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 
 from bot.sandbox.services.postgres import PostgresServer
+from bot.sandbox.services.process import ServiceError
 
 DATABASE = "shop"
 SCRATCH_DATABASE = "shop_restore_test"
@@ -40,11 +41,14 @@ APP_FILES = {
 
 def create_database(server: PostgresServer) -> dict[str, int]:
     """Create the demo database on the sandbox's server; its row counts by table."""
-    server.create_database(DATABASE)
-    with psycopg.connect(server.conninfo(DATABASE), autocommit=True) as db:
-        for statement in _SCHEMA:
-            db.execute(statement)  # type: ignore[arg-type]  # fixed statements, no input
-    return row_counts(server.conninfo(DATABASE))
+    try:
+        server.create_database(DATABASE)
+        with psycopg.connect(server.conninfo(DATABASE), autocommit=True) as db:
+            for statement in _SCHEMA:
+                db.execute(statement)  # type: ignore[arg-type]  # fixed statements, no input
+        return row_counts(server.conninfo(DATABASE))
+    except psycopg.Error as exc:
+        raise ServiceError(f"the demo database could not be created: {_first_line(exc)}") from None
 
 
 def row_counts(conninfo: str) -> dict[str, int]:
@@ -76,8 +80,13 @@ def shop_page(conninfo: str | None) -> Callable[[str], str]:
             try:
                 numbers = ", ".join(f"{count} {table}" for table, count in row_counts(conninfo).items())
             except psycopg.Error as exc:
-                numbers = f"the database does not answer: {str(exc).strip().splitlines()[0]}"
+                numbers = f"the database does not answer: {_first_line(exc)}"
         return (f"<!doctype html><title>Demo shop</title><h1>Demo shop</h1>"
                 f"<p>The opsbot sandbox's demo application. Database {DATABASE}: {html.escape(numbers)}.</p>")
 
     return page
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -25,6 +25,7 @@ FOLDER_CALLS = ("clone", "clone3", "fork", "vfork", "chdir", "fchdir")  # to kno
 
 _LINE = re.compile(r"^(?:\[pid\s+)?(?P<pid>\d+)\]?\s+(?P<call>[a-z0-9_]+)\((?P<args>.*)$")
 _RESUMED = re.compile(r"^(?P<pid>\d+)\s+<\.\.\. (?P<call>[a-z0-9_]+) resumed>(?P<args>.*)$")
+_UNFINISHED = "<unfinished ...>"
 _RESULT = re.compile(r"\)\s+=\s+(?P<ret>-?\d+)")
 _TCP4 = re.compile(r'sin_port=htons\((?P<port>\d+)\), sin_addr=inet_addr\("(?P<addr>[^"]+)"\)')
 _TCP6 = re.compile(r'sin6_port=htons\((?P<port>\d+)\).*?inet_pton\(AF_INET6, "(?P<addr>[^"]+)"')
@@ -57,12 +58,7 @@ class Trace:
     def read(cls, log: Path) -> Trace:
         trace = cls()
         cwd: dict[str, str] = {}
-        for line in log.read_text(errors="replace").splitlines():
-            resumed = _RESUMED.match(line)
-            if resumed is not None:  # only a new process's pid matters in the second half of a call
-                if resumed["call"] in FOLDER_CALLS[:4]:
-                    _inherit(cwd, resumed["pid"], resumed["args"])
-                continue
+        for line in _whole_calls(log.read_text(errors="replace").splitlines()):
             match = _LINE.match(line)
             if match is None:
                 continue
@@ -100,6 +96,24 @@ class Trace:
 
     def connects_to_port(self, *ports: int) -> list[tuple[str, int]]:
         return sorted(c for c in self.tcp_connects if c[1] in ports)
+
+
+def _whole_calls(lines: list[str]) -> list[str]:
+    """Each call on one line: a call another process interrupted (``… <unfinished ...>``) is joined
+    with its ``<... call resumed>`` second half, which carries the result."""
+    pending: dict[str, str] = {}
+    whole = []
+    for line in lines:
+        if line.endswith(_UNFINISHED):
+            pid = line.split(maxsplit=1)[0]
+            pending[pid] = line[: -len(_UNFINISHED)].rstrip()
+        elif (resumed := _RESUMED.match(line)) is not None:
+            first = pending.pop(resumed["pid"], None)
+            if first is not None:
+                whole.append(first + resumed["args"])
+        else:
+            whole.append(line)
+    return whole
 
 
 def _inherit(cwd: dict[str, str], parent: str, args: str) -> None:
