@@ -22,6 +22,7 @@ import yaml
 
 from bot.executor import views
 from bot.sandbox import elements
+from bot.sandbox.models import Message
 from bot.sandbox.remote import RemoteSandbox
 from bot.sandbox.services.process import free_port
 from bot.sandbox.simulator import SlackSimulator
@@ -45,7 +46,7 @@ class Sandbox:
     proc: subprocess.Popen[bytes]
     output: Path
 
-    def messages(self) -> list:
+    def messages(self) -> list[Message]:
         return self.remote.workspace.messages(PLATFORM)
 
     def command(self, user: str, command: str, text: str) -> str:
@@ -61,7 +62,7 @@ class Sandbox:
         return int(found[1])
 
     def approve(self, user: str, run_id: int) -> None:
-        def prompt() -> elements.Button | None:
+        def prompt() -> Message | None:
             for message in self.messages():
                 for button in elements.buttons(message.blocks):
                     if button.action_id == views.APPROVE and button.value == str(run_id):
