@@ -87,7 +87,7 @@ async def closed_loop(url: str, bodies: list[bytes]) -> float:
 def databases(tmp: Path) -> Iterator[list[tuple[str, str]]]:
     urls = [("SQLite", f"sqlite:///{tmp}/bench.db")]
     try:
-        from tests.support.postgres import PostgresServer
+        from bot.sandbox.services.postgres import PostgresServer
         server = PostgresServer().start()
     except Exception as exc:  # noqa: BLE001 - PostgreSQL is optional for the bench
         print(f"(PostgreSQL skipped: {exc})")

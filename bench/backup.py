@@ -33,9 +33,9 @@ from bot.executor.plan import Plan, StepContext
 from bot.logging import Redactor
 from bot.ops.backup.layout import Catalog
 from bot.ops.registry import build_plan
+from bot.sandbox.services.postgres import PostgresServer
 from playbooks.backups import BackupSettings, DatabaseSource
 from playbooks.loader import load_playbook
-from tests.support.postgres import PostgresServer
 
 SCALE = 40
 JSON_ROWS = 1_500_000

@@ -4,6 +4,7 @@ never wait behind each other; blocking work goes to the runtime's thread pool)."
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import structlog
@@ -49,7 +50,9 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     )
     app = AsyncApp(client=client, signing_secret=rt.settings.signing_secret or "",
                    request_verification_enabled=rt.settings.signing_secret is not None,
-                   process_before_response=False)
+                   process_before_response=False,
+                   logger=logging.getLogger("slack_bolt"))  # its level and filters (bot/logging.py), not root's
+
     incident.register(app, rt)
     backup.register(app, rt)
     ops.register(app, rt)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox = sub.add_parser("sandbox", help="run the bot against a local Slack sandbox, with a console")
     sandbox.add_argument("--no-console", action="store_true", help="serve only; drive it over HTTP")
     sandbox.add_argument("--sandbox-port", type=int, default=3001)
+    sandbox.add_argument("--folder", type=Path, default=Path("opsbot-sandbox"),
+                         help="where the sandbox keeps everything: the bot's database and log, the demo "
+                              "services, backups (default: ./opsbot-sandbox)")
     sub.add_parser("check", help="validate settings and playbooks")
     audit = sub.add_parser("audit", help="list executor runs: who asked, who approved, what ran")
     audit.add_argument("--run", type=int, help="show one run's full audit trail")
@@ -41,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args.host, socket_mode=args.socket_mode)
         if args.command == "sandbox":
-            return _sandbox(args.sandbox_port, console=not args.no_console)
+            from bot.sandbox.run import run_sandbox
+
+            return run_sandbox(args.folder, args.sandbox_port, console=not args.no_console)
         if args.command == "check":
             return _check()
         if args.command == "audit":
@@ -103,67 +105,58 @@ def _serve(host: str, *, socket_mode: bool) -> int:
     configure_logging(settings.secrets)
     from bot.app import create_asgi_app, create_bolt_app
     from bot.runtime import build_runtime
+    from bot.slack.auth import check_token
+    from playbooks.loader import load_playbook
 
-    rt = build_runtime(settings)
+    playbook = load_playbook(settings.playbooks_dir)  # what is wrong here is said before Slack is asked
+    assert settings.bot_token is not None  # load_settings requires it for serve
+    identity = check_token(settings.bot_token, settings.api_url)
+    rt = build_runtime(settings, playbook=playbook)
     bolt = create_bolt_app(rt)
     app = create_asgi_app(rt, bolt=None if socket_mode else bolt)
-    config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning", access_log=False,
+                            log_config=None)  # uvicorn's own logs go through configure_logging's handler
     server = uvicorn.Server(config)
-    if not socket_mode:
-        server.run()
-        return 0
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    line = start_line(settings, identity.user, identity.team, host=host, socket_mode=socket_mode)
 
-    async def both() -> None:
-        handler = AsyncSocketModeHandler(bolt, settings.app_token)
-        await handler.connect_async()
+    async def run() -> None:
+        socket = None
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket = AsyncSocketModeHandler(bolt, settings.app_token)
+            await socket.connect_async()
+        serving = asyncio.create_task(server.serve())  # health checks and webhooks need HTTP in both modes
         try:
-            await server.serve()  # health checks and webhooks still need HTTP
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            if server.started:  # said once it listens, so the line is true when read
+                print(line, flush=True)
+            await serving
         finally:
-            await handler.close_async()
+            if socket is not None:
+                await socket.close_async()
 
-    asyncio.run(both())
+    asyncio.run(run())
     return 0
 
 
-def _sandbox(sandbox_port: int, *, console: bool) -> int:
-    from bot.sandbox.console import run_console
-    from bot.sandbox.seed import default_workspace
-    from bot.sandbox.server import SandboxServer
-    from bot.sandbox.simulator import SlackSimulator
+def start_line(settings: Settings, bot: str, team: str, *, host: str, socket_mode: bool) -> str:
+    """What `opsbot serve` is doing, in one line: mode, address, database (no password), pack."""
+    from sqlalchemy.engine import make_url
 
-    sandbox = SandboxServer(default_workspace())
-    sandbox.start(port=sandbox_port)
-    identity = sandbox.workspace.identity
-    env = dict(os.environ, SLACK_BOT_TOKEN=identity.token, SLACK_SIGNING_SECRET=identity.signing_secret,
-               SLACK_API_URL=sandbox.api_url)
-    env.pop("SLACK_APP_TOKEN", None)
-    settings: Settings = load_settings(env)
-    log_file = Path("opsbot-sandbox.log").resolve()
-    configure_logging(settings.secrets, json=False, stream=log_file.open("a"))
-    print(f"Logs go to {log_file}")
-    from bot.app import create_asgi_app, create_bolt_app
-    from bot.runtime import build_runtime
+    from playbooks.loader import replaced_files
 
-    rt = build_runtime(settings)
-    app = create_asgi_app(rt, bolt=create_bolt_app(rt))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                           access_log=False))
-    print(f"Slack sandbox at {sandbox.base_url}; bot at http://127.0.0.1:{settings.port}/slack/events")
-    if not console:
-        server.run()
-        return 0
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.05)
-    try:
-        run_console(sandbox, SlackSimulator(f"http://127.0.0.1:{settings.port}", identity.signing_secret, sandbox))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sandbox.stop()
-    return 0
+    http = f"http://{host}:{settings.port}"
+    mode = (f"Socket Mode (health and webhooks on {http})" if socket_mode
+            else f"HTTP at {http}/slack/events")
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    pack = "bundled pack"
+    if settings.playbooks_dir is not None:
+        replaced = replaced_files(settings.playbooks_dir)
+        pack += (f", {settings.playbooks_dir} replacing {', '.join(replaced)}" if replaced
+                 else f", {settings.playbooks_dir} replacing nothing")
+    return f"opsbot: serving @{bot} of {team} over {mode} · database {database} · {pack}"
 
 
 if __name__ == "__main__":

@@ -41,39 +41,63 @@ class Redactor:
 
 
 _CHATTY = ("alembic", "apscheduler", "slack_bolt", "slack_sdk", "uvicorn.error")
+"""Their INFO lines (migrations run, job executed, server started) are noise in operation."""
+_DEVELOPER_ONLY = ("py.warnings",)
+"""Python warnings (deprecations in libraries) are for whoever upgrades the libraries, not the operator."""
+_FALSE_ALARMS = {
+    # Bolt reads SLACK_BOT_TOKEN from the environment even when given a client built with that token.
+    "slack_bolt": ("As you gave `client` as well, `token` will be unused.",),
+}
 
 
 def configure_logging(secrets: Iterable[str] = (), *, json: bool = True, level: int = logging.INFO,
                       stream: TextIO | None = None) -> None:
+    """Every log line, ours and the libraries' (stdlib logging, Python warnings), rendered by
+    structlog in one format, with secrets redacted."""
     redactor = Redactor(secrets)
     stream = stream or sys.stderr
-    logging.basicConfig(stream=stream, level=level, format="%(message)s", force=True)
-    for name in _CHATTY:  # their INFO lines (migrations run, job executed) are noise in operation
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.stdlib.add_log_level, stamp],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, redactor.processor, renderer],
+    ))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _CHATTY:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    for name in _DEVELOPER_ONLY:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for name, messages in _FALSE_ALARMS.items():
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, _Drop)]:
+            logger.removeFilter(old)
+        logger.addFilter(_Drop(messages))
+    logging.captureWarnings(True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             structlog.processors.format_exc_info,
             redactor.processor,
-            structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False),
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    # Bolt and slack_sdk log through stdlib logging; keep their output but scrub it too.
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_StdlibRedactFilter(redactor))
 
 
-class _StdlibRedactFilter(logging.Filter):
-    def __init__(self, redactor: Redactor) -> None:
+class _Drop(logging.Filter):
+    def __init__(self, messages: Iterable[str]) -> None:
         super().__init__()
-        self._redact = redactor
+        self._messages = frozenset(messages)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._redact(record.getMessage())
-        record.args = ()
-        return True
+        return record.getMessage() not in self._messages

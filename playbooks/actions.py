@@ -79,6 +79,9 @@ class Action(PackModel):
     """For ``operation: command``: the program and its arguments; an element written ``{name}`` is
     replaced whole by that parameter's value (never split, never given to a shell)."""
     cwd: str | None = Field(default=None, pattern=r"^/")  # for command: working directory (else a scratch folder)
+    unavailable: str | None = Field(default=None, min_length=1, max_length=300)
+    """Why the action cannot run where this pack is used (the sandbox has no Docker Engine, say):
+    every request is refused with this reason, and ``/ops list`` shows it."""
 
     @property
     def approvals_needed(self) -> int:

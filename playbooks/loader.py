@@ -18,7 +18,7 @@ from playbooks.maintenance import PACK_FOLDERS
 from playbooks.models import Playbook
 from playbooks.problems import PlaybookError, Problem, validation_problems
 
-__all__ = ["FILES", "PACK_DIR", "PlaybookError", "Problem", "load_playbook"]
+__all__ = ["FILES", "PACK_DIR", "PlaybookError", "Problem", "load_playbook", "replaced_files"]
 
 PACK_DIR = Path(__file__).parent / "pack"
 FILES: dict[str, str] = {section: f"{section}.yaml" for section in Playbook.model_fields}
@@ -47,6 +47,13 @@ def load_playbook(override_dir: Path | None = None) -> Playbook:
     if problems:
         raise PlaybookError(problems)
     return playbook
+
+
+def replaced_files(override_dir: Path | None) -> list[str]:
+    """The bundled pack's files that the override folder replaces (YAML files and the page template)."""
+    if override_dir is None or not Path(override_dir).is_dir():
+        return []
+    return sorted(p.name for p in Path(override_dir).iterdir() if (PACK_DIR / p.name).is_file())
 
 
 def _apply_overrides(folder: Path, sources: dict[str, Path]) -> list[Problem]:

@@ -1,7 +1,7 @@
 """Shared fixtures.
 
 Databases and engines:
-- ``postgres_server`` (session): one throwaway PostgreSQL (see tests/support/postgres.py).
+- ``postgres_server`` (session): one throwaway PostgreSQL (see bot/sandbox/services/postgres.py).
 - ``postgres_url``: a fresh, empty PostgreSQL database for one test (dropped afterwards).
 - ``database_url``: parametrized ``sqlite`` / ``postgresql``; the test runs once against each.
 - ``engine``: the Docker Engine API stand-in (tests/support/docker_engine.py).
@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.sandbox.services.postgres import PostgresServer
 from tests.support.docker_engine import DockerEngineStandIn
 from tests.support.dockerd import PrivateEngine
-from tests.support.postgres import PostgresServer
 
 _db_counter = itertools.count(1)
 

@@ -15,10 +15,10 @@ import yaml
 from bot.executor import views
 from bot.ops.backup.checksums import checksum_problems
 from bot.ops.backup.crypto import decrypt_to_folder
+from bot.sandbox.services.postgres import PostgresServer
 from tests.support.backups import backup_pack, contents, make_source_database
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
-from tests.support.postgres import PostgresServer
 from tests.support.runs import runs, wait_status
 from tests.test_executor_e2e import PLATFORM, click
 

@@ -22,9 +22,9 @@ from bot.ops.backup.layout import Catalog
 from bot.ops.backup.plans import backup_plan
 from bot.ops.backup.restore import restore_plan, side_name
 from bot.ops.backup.verify import verify_plan
+from bot.sandbox.services.postgres import PostgresServer
 from playbooks.backups import BackupSettings, DatabaseSource
 from tests.support.backups import contents, make_source_database
-from tests.support.postgres import PostgresServer
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from tests.support.bot import free_port
+from bot.sandbox.services.process import free_port
+from tests.support.waiting import eventually
 
 
 def opsbot(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -18,13 +21,51 @@ def opsbot(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = 
                           cwd=cwd, env={**base, "PORT": str(free_port()), **(env or {})}, timeout=120)
 
 
-def test_sandbox_console_declares_an_incident(tmp_path: Path) -> None:
+def leftovers(*folders: str) -> list[str]:
+    """Processes whose command line or working folder is in one of the folders."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if any(folder in cmdline or cwd.startswith(folder) for folder in folders):
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def test_sandbox_console_declares_an_incident_and_quitting_stops_everything(tmp_path: Path) -> None:
     result = opsbot("sandbox", "--sandbox-port", "0", cwd=tmp_path,
                     stdin="/incident declare P1 Checkout is failing\n:channels\n")
     assert result.returncode == 0, result.stderr
     assert "Declaring INC-0001" in result.stdout
     assert "#incident-" in result.stdout and "P1 - High · Checkout is failing" in result.stdout
-    assert (tmp_path / "opsbot.db").exists()  # the embedded default: SQLite in the working folder
+    folder = tmp_path / "opsbot-sandbox"
+    assert (folder / "opsbot.db").exists()  # SQLite in the sandbox folder
+    postgres = re.search(r"data in (\S+)", result.stdout)[1]  # type: ignore[index]
+    assert "Sandbox stopped" in result.stdout and leftovers(str(folder), postgres) == []
+
+
+def test_sandbox_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_", "DATABASE_URL"))}
+    out = tmp_path / "out"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "sandbox", "--sandbox-port", "0"], cwd=tmp_path,
+                                env={**base, "PORT": str(free_port())}, stdin=subprocess.PIPE, stdout=stdout,
+                                stderr=subprocess.STDOUT, text=True)
+    try:
+        eventually(lambda: "you are @alice" in out.read_text() or proc.poll() is not None, timeout=120,
+                   what="the console")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = out.read_text()
+    postgres = re.search(r"data in (\S+)", output)[1]  # type: ignore[index]
+    assert "Sandbox stopped" in output and "Traceback" not in output
+    assert leftovers(str(tmp_path / "opsbot-sandbox"), postgres) == []
 
 
 def test_check_reports_file_and_key(tmp_path: Path) -> None:

@@ -105,6 +105,8 @@ def test_parameters_outside_the_declaration_run_nothing(bot: BotUnderTest) -> No
     assert "no parameter" in ops(bot, "U0ALICE", "run demo.echo shell=yes")
     assert "no action `demo.rm`" in ops(bot, "U0ALICE", "run demo.rm")
     assert "may only be requested in #platform-ops" in ops(bot, "U0ALICE", "run demo.critical", channel="C0GENERAL")
+    assert "`demo.elsewhere` is unavailable here: it needs a Docker Engine, and this one has none" in ops(
+        bot, "U0ALICE", "run demo.elsewhere")
     assert runs(bot) == []
 
 
@@ -235,7 +237,9 @@ def test_history_lists_runs(bot: BotUnderTest) -> None:
     wait_status(bot, runs(bot)[0].id, "succeeded")
     history = ops(bot, "U0ALICE", "history")
     assert "`demo.echo` `word=one` succeeded" in history
-    assert "demo.sleep" in ops(bot, "U0ALICE", "list")
+    listed = ops(bot, "U0ALICE", "list")
+    assert "demo.sleep" in listed
+    assert "• `demo.elsewhere` — *unavailable here*: it needs a Docker Engine, and this one has none" in listed
 
 
 def test_incident_roles_approve_runs_requested_in_their_incident_channel(bot: BotUnderTest) -> None:

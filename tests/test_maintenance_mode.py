@@ -17,14 +17,14 @@ from sqlmodel import Session, select
 
 from bot.executor import views
 from bot.ops.maintenance.page import eta_text
+from bot.sandbox.services.postgres import PostgresServer
+from bot.sandbox.services.redis import RedisServer
 from storage.run_questions import RunQuestion
 from tests.support.backups import backup_pack, make_source_database
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.celery_worker import Jobs, celery_worker
 from tests.support.clock import FakeClock
 from tests.support.nginx import Nginx, nginx_site
-from tests.support.postgres import PostgresServer
-from tests.support.redis import RedisServer, redis_server
 from tests.support.runs import button_message, runs, wait_status
 from tests.support.waiting import eventually
 from tests.test_executor_e2e import PLATFORM, Recorder, answers, click
@@ -43,11 +43,7 @@ class Site:
 
 def maintenance_yaml(tmp: Path, nginx: Nginx, redis: RedisServer, *, backup: bool, drain_timeout: str) -> dict:
     return {
-        "nginx": {"site_config": str(nginx.site), "maintenance_config": str(nginx.maintenance),
-                  "normal_config": str(nginx.normal), "test": nginx.argv("-t"), "reload": nginx.argv("-s", "reload"),
-                  "allowlist_file": str(nginx.allowlist)},
-        "page": {"target": str(nginx.pages / "maintenance.html")},
-        "probe": {"url": f"{nginx.url}/", "health_paths": ["/health"], "within": "10s", "every": "1s"},
+        **nginx.maintenance_sections(probe_within="10s"),
         "allowlist": ["127.0.0.2"],
         "queue": {"redis_url": redis.url, "drain_timeout": drain_timeout, "poll_every": "1s", "inspect_timeout": "1s"},
         "pause_scheduler": [{"run": ["touch", str(tmp / "beat-paused")]}],
@@ -64,7 +60,7 @@ def start_site(tmp: Path, *, backup_db: tuple[PostgresServer, str] | None = None
     pack = tmp / "pack"
     pack.mkdir()
     (pack / "schedules.yaml").write_text("{}\n")
-    with nginx_site(tmp / "nginx") as nginx, redis_server(tmp / "redis") as redis, \
+    with nginx_site(tmp / "nginx") as nginx, RedisServer(tmp / "redis") as redis, \
             celery_worker(redis.url, tmp / "worker") as jobs:
         if backup_db is not None:
             backup_pack(pack, tmp, *backup_db)

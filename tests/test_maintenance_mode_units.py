@@ -26,6 +26,7 @@ from bot.maintenance.mode import DISABLE, ENABLE, is_on, status
 from bot.maintenance.views import status_text
 from bot.ops.maintenance import nginx as nginx_switch
 from bot.ops.maintenance.plans import enable_plan
+from bot.sandbox.services.process import free_port
 from handlers.maintenance import SUBCOMMANDS, usage
 from playbooks.actions import resolve_parameters
 from playbooks.loader import PlaybookError, load_playbook
@@ -33,7 +34,6 @@ from playbooks.maintenance import NginxSettings
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.runs import Run
-from tests.support.bot import free_port
 from tests.support.dockerd import PrivateEngine
 from tests.support.nginx import Nginx, nginx_site
 
@@ -124,13 +124,10 @@ def nginx(tmp_path: Path) -> Iterator[Nginx]:
 def _first_steps(tmp_path: Path, nginx: Nginx, **nginx_keys: object) -> list:
     pack = tmp_path / "pack"
     pack.mkdir()
+    sections = nginx.maintenance_sections(probe_within="3s")
+    sections["nginx"].update(nginx_keys)
     (pack / "maintenance.yaml").write_text(yaml.safe_dump({
-        "nginx": {"site_config": str(nginx.site), "maintenance_config": str(nginx.maintenance),
-                  "normal_config": str(nginx.normal), "test": nginx.argv("-t"),
-                  "reload": nginx.argv("-s", "reload"), **nginx_keys},
-        "page": {"target": str(nginx.pages / "maintenance.html")},
-        "probe": {"url": f"{nginx.url}/", "within": "3s", "every": "1s"},
-        "backup": False, "flag_file": str(tmp_path / ".maintenance")}))
+        **sections, "backup": False, "flag_file": str(tmp_path / ".maintenance")}))
     plan = enable_plan(load_playbook(pack), now=NOW, reason="", eta="")
     return [s for s in plan.steps if s.title.startswith(("write the maintenance page", "install", "probe"))]
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tests.support import postgres as pg
-from tests.support.postgres import PostgresNotFound, PostgresServer
+from bot.sandbox.services import postgres as pg
+from bot.sandbox.services.postgres import PostgresNotFound, PostgresServer
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox import SandboxServer, SlackSimulator, run_console, sign
+from bot.sandbox.remote import RemoteSandbox
 
 SECRET = "sandbox-signing-secret"
 TOKEN = "xoxb-sandbox-token"
@@ -83,9 +84,12 @@ def bot() -> Iterator[FakeBot]:
     fake.close()
 
 
-@pytest.fixture
-def slack(server: SandboxServer, bot: FakeBot) -> SlackSimulator:
-    return SlackSimulator(bot.url, SECRET, server)
+@pytest.fixture(params=["in-process", "remote"])
+def slack(server: SandboxServer, bot: FakeBot, request: pytest.FixtureRequest) -> SlackSimulator:
+    """The same requests whether the sandbox runs in this process or in another one (through its
+    /_sandbox endpoints, as the sandbox walk test drives `opsbot sandbox`)."""
+    side = server if request.param == "in-process" else RemoteSandbox(server.base_url)
+    return SlackSimulator(bot.url, SECRET, side)
 
 
 @pytest.fixture
@@ -412,3 +416,60 @@ def test_console_shows_ephemerals_and_reports_a_failing_bot(
     assert "opsbot (only visible to you): Usage: /incident declare" in output
     bot.reply = lambda _: (500, "boom")
     assert "! the bot answered HTTP 500: boom" in run(server, slack, "/incident\n:quit\n")
+
+
+def test_close_view_tells_the_bot_only_when_asked(
+    slack: SlackSimulator, bot: FakeBot, client: WebClient, server: SandboxServer
+) -> None:
+    view_id = open_modal(client, server, "U0ALICE")
+    assert slack.close_view("U0ALICE", view_id) is None and not bot.received
+    assert server.workspace.view(view_id).closed
+
+    trigger = server.workspace.mint_trigger_id("U0ALICE")
+    noisy = client.views_open(trigger_id=trigger, view={**DECLARE_MODAL, "notify_on_close": True})["view"]["id"]
+    assert slack.close_view("U0ALICE", noisy).status == 200
+    assert bot.received[-1].payload["type"] == "view_closed" and server.workspace.view(noisy).closed
+
+
+def test_console_sends_mentions_and_channels_as_slack_escapes_them(
+    slack: SlackSimulator, bot: FakeBot, server: SandboxServer
+) -> None:
+    line = "/incident assign ic @bob, cc @oncall and @here in #platform-ops; not @nobody, bob@example.com, #nowhere"
+    output = run(server, slack, f"{line}\n@bob\n")
+    [command] = bot.received
+    assert command.form["text"] == (
+        "assign ic <@U0BOB|bob>, cc <!subteam^S0ONCALL|@oncall> and <!here> in <#C0PLATFORM|platform-ops>; "
+        "not @nobody, bob@example.com, #nowhere")
+    assert command.form["user_id"] == "U0ALICE", "@bob inside a command mentions bob; alone it switches user"
+    assert "now acting as @bob" in output
+
+
+def test_console_lists_people_and_user_groups_with_their_handles(slack: SlackSimulator, server: SandboxServer) -> None:
+    output = run(server, slack, ":users\n")
+    assert "@alice  on-call engineer  ← you" in output and "@bob    Platform Ops Lead" in output
+    assert "@oncall             On-call: @alice, @kim" in output
+    assert "@platform-ops-lead  Platform Ops Lead: @bob" in output
+
+
+def test_console_shows_prefilled_values_and_keeps_them(
+    slack: SlackSimulator, bot: FakeBot, client: WebClient, server: SandboxServer
+) -> None:
+    prefilled = json.loads(json.dumps(DECLARE_MODAL))
+    title, severity, commander = (b["element"] for b in prefilled["blocks"])
+    title["initial_value"] = "Checkout is failing"
+    severity["initial_option"] = severity["options"][1]
+    commander["initial_user"] = "U0BOB"
+
+    def reply(request: Received) -> tuple[int, str]:
+        if "command" in request.form:
+            client.views_open(trigger_id=request.form["trigger_id"], view=prefilled)
+        return 200, ""
+
+    bot.reply = reply
+    output = run(server, slack, "/incident declare\n\n\n-\n")  # keep, keep, empty the optional commander
+    assert "│ Title [Checkout is failing]: " in output and "│ Severity [P1]: " in output
+    assert "│ Commander (optional) [@bob]: " in output and "└ submitted" in output
+    state = bot.received[-1].payload["view"]["state"]["values"]
+    assert state["title"]["value"]["value"] == "Checkout is failing"
+    assert state["severity"]["value"]["selected_option"]["value"] == "P1"
+    assert state["commander"]["value"]["selected_user"] is None

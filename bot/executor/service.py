@@ -86,6 +86,8 @@ def request(ctx: ExecCtx, req: RunRequest, *, allowed_channel_ids: frozenset[str
     """Record a request and post its plan. ``allowed_channel_ids`` are the action's channels
     resolved to IDs (None: anywhere)."""
     action = action_for(ctx.playbook, req.action)
+    if action.unavailable:
+        raise ExecutorError(f"`{action.name}` is unavailable here: {action.unavailable}")
     placed_by_bot = req.source in ("schedule", "follow-up")
     if allowed_channel_ids is not None and not placed_by_bot and req.channel_id not in allowed_channel_ids:
         raise ExecutorError(f"`{action.name}` may only be requested in {', '.join(action.channels)}.")

@@ -172,5 +172,8 @@ def action_list(actions: Iterable[Action]) -> str:
                            action.parameters.items()) or "no parameters"
         gate = (f"{action.approvals_needed} approval(s) from {describe(action.approvals.approvers)}"
                 if action.approvals_needed else "runs at once")
-        lines.append(f"• `{action.name}` ({action.risk}; {gate}) — {action.description} [{params}]")
+        if action.unavailable:
+            lines.append(f"• `{action.name}` — *unavailable here*: {action.unavailable}")
+        else:
+            lines.append(f"• `{action.name}` ({action.risk}; {gate}) — {action.description} [{params}]")
     return "\n".join(lines)

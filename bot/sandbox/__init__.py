@@ -7,6 +7,7 @@ test that passes here exercises the same code paths as production.
 
 from bot.sandbox.console import run_console
 from bot.sandbox.models import Call, Channel, Ephemeral, Identity, Message, User, UserGroup, View
+from bot.sandbox.remote import RemoteSandbox, RemoteWorkspace
 from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.signing import sign
@@ -22,6 +23,8 @@ __all__ = [
     "Fault",
     "Identity",
     "Message",
+    "RemoteSandbox",
+    "RemoteWorkspace",
     "SandboxServer",
     "SlackSimulator",
     "User",

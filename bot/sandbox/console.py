@@ -2,12 +2,15 @@
 
 New messages in the current channel are printed as they land (a poller thread reads the workspace
 every 0.3 s); buttons are numbered and clicked by typing the number; slash commands go through
-the simulator, signed like Slack's; a modal the bot opens is filled in field by field.
+the simulator, signed like Slack's, with ``@name`` and ``#channel`` in their text escaped as the
+Slack client sends them for a command declared with ``should_escape: true``; a modal the bot opens
+is filled in field by field, its prefilled values shown and kept on Enter.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -22,12 +25,18 @@ from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.transport import BotResponse
 
 HELP = """\
-  /command text   run a slash command in the current channel
+  /command text   run a slash command in the current channel; in its text @bob, @oncall and
+                  #platform-ops are sent as Slack sends mentions (<@U…|bob>, <!subteam^S…|@oncall>, <#C…|…>)
   3               click button [3]
-  #name           switch channel (#dm: your DM with the bot)
-  @name           act as another user
-  :channels       list channels     :help   this help     :quit   leave
-  In a modal: answer each field; an empty line skips an optional field; :cancel closes the modal."""
+  #name           (alone on the line) switch channel; #dm is your DM with the bot
+  @name           (alone on the line) act as that user
+  :users          people and user groups, with their handles
+  :channels       channels              :help   this help     :quit   leave
+  In a modal: answer each field. A prefilled value is shown in [brackets]: Enter keeps it, - empties
+  an optional field; Enter skips an empty optional field; :cancel closes the modal."""
+
+_REFERENCE = re.compile(r"(?<![\w<@#!|/.-])([@#])([a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)")
+_SPECIAL_MENTIONS = ("here", "channel", "everyone")
 
 POLL_INTERVAL_S = 0.3
 RECENT_ON_SWITCH = 10
@@ -157,9 +166,12 @@ class Console:
             self.say(HELP)
         elif line == ":channels":
             self._list_channels()
+        elif line == ":users":
+            self._list_users()
         elif line.startswith("/"):
             command, _, text = line.partition(" ")
-            self._act(lambda: self.simulator.command(self.user_id, self.channel_id, command, text.strip()))
+            escaped = self.escape(text.strip())
+            self._act(lambda: self.simulator.command(self.user_id, self.channel_id, command, escaped))
         elif line.isdigit():
             self._click(int(line))
         elif line.startswith("#"):
@@ -170,6 +182,41 @@ class Console:
             self.say("? type :help for what the console understands")
         self.refresh()
         return True
+
+    def escape(self, text: str) -> str:
+        """What the Slack client sends for ``text`` typed into a command declared with
+        ``should_escape: true``: known people, user groups and channels become references; anything
+        else (an unknown name, an address like bob@example.com) stays as typed."""
+
+        def reference(match: re.Match[str]) -> str:
+            sigil, name = match.groups()
+            if sigil == "#":
+                channel = self.workspace.channel_by_name(name)
+                return f"<#{channel.id}|{channel.name}>" if channel and not channel.is_im else match[0]
+            if name in _SPECIAL_MENTIONS:
+                return f"<!{name}>"
+            if (user := self.workspace.user_by_name(name)) is not None:
+                return f"<@{user.id}|{user.name}>"
+            if (group := self.workspace.usergroup_by_handle(name)) is not None:
+                return f"<!subteam^{group.id}|@{group.handle}>"
+            return match[0]
+
+        return _REFERENCE.sub(reference, text)
+
+    def _list_users(self) -> None:
+        people = [u for u in self.workspace.users if not u.is_bot]
+        width = max(len(u.name) for u in people) + 1
+        self.say("  People (type @name in a command to mention them; @name alone to act as them):")
+        for user in people:
+            you = "  ← you" if user.id == self.user_id else ""
+            self.say(f"  @{user.name:<{width}} {user.real_name}{you}")
+        groups = self.workspace.usergroups
+        if groups:
+            width = max(len(g.handle) for g in groups) + 1
+            self.say("  User groups:")
+            for group in groups:
+                members = ", ".join("@" + self.names.get(m, m) for m in group.users) or "nobody"
+                self.say(f"  @{group.handle:<{width}} {group.name}: {members}")
 
     def _list_channels(self) -> None:
         for channel in self.workspace.channels:
@@ -300,10 +347,16 @@ class Console:
         for number, option in enumerate(choices, 1):
             self.say(f"│   {number}. {option.get('text', {}).get('text', option.get('value'))}")
         suffix = " (optional)" if field.optional else ""
+        initial = elements.initial_value(field)
+        shown = f" [{self._shown(field, initial)}]" if not elements.is_empty(initial) else ""
         while True:
-            answer = self.read(f"│ {field.label}{suffix}: ")
+            answer = self.read(f"│ {field.label}{suffix}{shown}: ")
             if answer == ":cancel":
                 raise _Cancelled
+            if not answer and shown:
+                return initial
+            if answer == "-" and field.optional:
+                return None
             if not answer and field.optional:
                 return None
             if not answer:
@@ -328,6 +381,23 @@ class Console:
                 raise ValueError(f"no channel {answer}")
             return channel.id
         return answer
+
+    def _shown(self, field: elements.Input, value: elements.StateInput) -> str:
+        """A prefilled value as the person reads it: option labels, @names, #channels."""
+        values = [value] if isinstance(value, str) else list(value or [])
+        labels = {str(o.get("value")): o.get("text", {}).get("text", o.get("value"))
+                  for o in elements.options(field.element)}
+        channels = {c.id: c.name for c in self.workspace.channels}
+        shown = []
+        for item in values:
+            if field.kind in ("users_select", "multi_users_select"):
+                shown.append("@" + self.names.get(item, item))
+            elif field.kind in ("conversations_select", "channels_select", "multi_conversations_select",
+                                "multi_channels_select"):
+                shown.append("#" + channels.get(item, item))
+            else:
+                shown.append(str(labels.get(item, item)))
+        return ", ".join(shown)
 
     @staticmethod
     def _option(answer: str, choices: list[dict[str, Any]]) -> str:

@@ -1,7 +1,9 @@
 """`/_sandbox/*`: the Slack side a test or tool drives from outside the process.
 
-Read the workspace, mint trigger ids and response URLs, receive response_url posts, inject faults
-and latency, reset. Bodies are JSON (form-encoded also accepted); answers are JSON.
+Read the workspace, mint trigger ids and response URLs, receive response_url posts, apply what the
+Slack client does with the bot's answers (a command's ack, a view_submission's response_action, a
+dismissed modal), inject faults and latency, reset. Bodies are JSON (form-encoded also accepted
+where every field is text); answers are JSON. ``bot.sandbox.remote`` is the client.
 """
 
 from __future__ import annotations
@@ -69,6 +71,53 @@ async def respond(request: web.Request) -> web.Response:
     return web.json_response(answer, status=status)
 
 
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    return body
+
+
+def _refused(error: SlackError) -> web.Response:
+    return web.json_response(error.body(), status=400)
+
+
+async def ack(request: web.Request) -> web.Response:
+    """``{channel_id, user_id, body}``: show a slash command's ack body to the user, as Slack does."""
+    args = await _json_body(request)
+    if not isinstance(args.get("body"), dict):
+        raise web.HTTPBadRequest(text="body (the ack's JSON object) is required")
+    try:
+        request.app[WORKSPACE].show_ack(str(args.get("channel_id", "")), str(args.get("user_id", "")), args["body"])
+    except SlackError as error:
+        return _refused(error)
+    return web.json_response({"ok": True})
+
+
+async def view_response(request: web.Request) -> web.Response:
+    """``{response}``: apply the bot's answer to a view_submission to the submitted view."""
+    args = await _json_body(request)
+    view_id = request.match_info["view_id"]
+    if request.app[WORKSPACE].view(view_id) is None:
+        return web.json_response({"ok": False, "error": "not_found"}, status=404)
+    try:
+        request.app[WORKSPACE].apply_view_response(view_id, args.get("response"))
+    except SlackError as error:
+        return _refused(error)
+    return web.json_response({"ok": True})
+
+
+async def close_view(request: web.Request) -> web.Response:
+    view_id = request.match_info["view_id"]
+    if request.app[WORKSPACE].view(view_id) is None:
+        return web.json_response({"ok": False, "error": "not_found"}, status=404)
+    request.app[WORKSPACE].close_view(view_id)
+    return web.json_response({"ok": True})
+
+
 async def fail(request: web.Request) -> web.Response:
     args = await _args(request)
     request.app[WORKSPACE].fail_next(
@@ -97,6 +146,9 @@ ROUTES = [
     web.post("/_sandbox/trigger", trigger),
     web.post("/_sandbox/response_url", response_url),
     web.post("/_sandbox/respond/{token}", respond),
+    web.post("/_sandbox/ack", ack),
+    web.post("/_sandbox/views/{view_id}/response", view_response),
+    web.post("/_sandbox/views/{view_id}/close", close_view),
     web.post("/_sandbox/fail", fail),
     web.post("/_sandbox/latency", latency),
     web.post("/_sandbox/reset", reset),

@@ -95,6 +95,40 @@ def options(element: dict[str, Any]) -> list[dict[str, Any]]:
     return [*element.get("options", []), *grouped]
 
 
+_INITIAL_KEYS = {
+    "plain_text_input": "initial_value",
+    "number_input": "initial_value",
+    "email_text_input": "initial_value",
+    "url_text_input": "initial_value",
+    "users_select": "initial_user",
+    "multi_users_select": "initial_users",
+    "conversations_select": "initial_conversation",
+    "multi_conversations_select": "initial_conversations",
+    "channels_select": "initial_channel",
+    "multi_channels_select": "initial_channels",
+    "datepicker": "initial_date",
+    "timepicker": "initial_time",
+    "datetimepicker": "initial_date_time",
+}
+
+
+def initial_value(field: Input) -> StateInput:
+    """The value the element is prefilled with, in the shape ``state_value`` takes: what the Slack
+    client submits if the user leaves the field as it is."""
+    element = field.element
+    if field.kind in _INITIAL_KEYS:
+        value = element.get(_INITIAL_KEYS[field.kind])
+        if isinstance(value, int):  # datetimepicker: a Unix time
+            return str(value)
+        return value if isinstance(value, str | list) else None
+    if field.kind in _ONE_OPTION:
+        option = element.get("initial_option")
+        return str(option["value"]) if isinstance(option, dict) and "value" in option else None
+    if field.kind in _MANY_OPTIONS:
+        return [str(o["value"]) for o in element.get("initial_options", []) if isinstance(o, dict) and "value" in o]
+    return None
+
+
 def is_empty(value: StateInput) -> bool:
     return value is None or value == "" or value == []
 

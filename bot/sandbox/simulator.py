@@ -12,30 +12,30 @@ runtime dependency.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import time
 from typing import Any, Literal
 
 from bot.sandbox import elements
 from bot.sandbox.errors import SlackError
-from bot.sandbox.methods.views import apply_submission_response
 from bot.sandbox.models import Channel, Ephemeral, Message, User, View
-from bot.sandbox.respond import deliver
+from bot.sandbox.remote import RemoteSandbox
 from bot.sandbox.server import SandboxServer
-from bot.sandbox.state import ResponseTarget
 from bot.sandbox.transport import BotResponse, HttpTransport, SocketTransport, Transport
 
 
 class SlackSimulator:
     """``transport="http"`` POSTs signed requests to the bot at ``bot_url``; ``"socket"`` sends the
     same payloads as Socket Mode envelopes over the bot's open connection to ``server`` (then
-    ``bot_url`` and ``signing_secret`` are unused: Slack signs nothing it sends over a socket)."""
+    ``bot_url`` and ``signing_secret`` are unused: Slack signs nothing it sends over a socket).
+    ``server`` is this process's sandbox, or a ``RemoteSandbox`` run by another (HTTP only)."""
 
-    def __init__(self, bot_url: str, signing_secret: str, server: SandboxServer, *, timeout: float = 10.0,
-                 transport: Literal["http", "socket"] = "http") -> None:
+    def __init__(self, bot_url: str, signing_secret: str, server: SandboxServer | RemoteSandbox, *,
+                 timeout: float = 10.0, transport: Literal["http", "socket"] = "http") -> None:
         self.server = server
         self.workspace = server.workspace
+        if transport == "socket" and not isinstance(server, SandboxServer):
+            raise ValueError("Socket Mode envelopes go through a sandbox server in this process")
         self.transport: Transport = (HttpTransport(bot_url, signing_secret, timeout) if transport == "http"
                                      else SocketTransport(server.sockets))
 
@@ -155,18 +155,16 @@ class SlackSimulator:
         payload |= {"trigger_id": self.workspace.mint_trigger_id(user_id), "response_urls": []}
         response = self._post_form({"payload": json.dumps(payload)}, timestamp, signature)
         if response.acked_in_time:
-            with self.workspace.lock:
-                try:
-                    apply_submission_response(self.workspace.state, view_id, response.json)
-                except SlackError as error:
-                    raise AssertionError(f"Slack rejects the bot's view_submission answer: {error.body()}") from None
+            try:
+                self.workspace.apply_view_response(view_id, response.json)
+            except SlackError as error:
+                raise AssertionError(f"Slack rejects the bot's view_submission answer: {error.body()}") from None
         return response
 
     def close_view(self, user_id: str, view_id: str) -> BotResponse | None:
         """The user dismisses a modal; the bot hears of it (view_closed) only if the view asked to be notified."""
         view = self._open_view(user_id, view_id)
-        with self.workspace.lock:
-            self.workspace.state.views[view_id].closed = True
+        self.workspace.close_view(view_id)
         if not view.view.get("notify_on_close"):
             return None
         payload = self._view_payload("view_closed", user_id, view, {}) | {"is_cleared": False}
@@ -216,12 +214,10 @@ class SlackSimulator:
         body = response.json if response.json is not None else {"text": response.body}
         if not body.get("text") and not body.get("blocks"):
             return
-        target = ResponseTarget(channel_id, user_id, expires_at=math.inf)
-        with self.workspace.lock:
-            try:
-                deliver(self.workspace.state, target, body, "ack")
-            except SlackError as error:
-                raise AssertionError(f"Slack rejects the bot's command ack: {error.body()}") from None
+        try:
+            self.workspace.show_ack(channel_id, user_id, body)
+        except SlackError as error:
+            raise AssertionError(f"Slack rejects the bot's command ack: {error.body()}") from None
 
     def _channel(self, channel_id: str) -> Channel:
         channel = self.workspace.channel(channel_id)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.models import Call, Channel, Ephemeral, Identity, Message, User, View
-from bot.sandbox.state import State
+from bot.sandbox.methods.views import apply_submission_response
+from bot.sandbox.models import Call, Channel, Ephemeral, Identity, Message, User, UserGroup, View
+from bot.sandbox.respond import deliver
+from bot.sandbox.state import ResponseTarget, State
 
 __all__ = ["Call", "Channel", "Ephemeral", "Fault", "Message", "User", "View", "Workspace"]
 
@@ -105,6 +108,23 @@ class Workspace:
             )
         return f"{self.base_url}/_sandbox/respond/{token}"
 
+    # What the Slack client does with the bot's answers to the requests the simulator sends
+
+    def show_ack(self, channel_id: str, user_id: str, body: dict[str, Any]) -> None:
+        """A slash command's ack body, shown as Slack shows it; SlackError when Slack would refuse it."""
+        with self.lock:
+            deliver(self.state, ResponseTarget(channel_id, user_id, expires_at=math.inf), body, "ack")
+
+    def apply_view_response(self, view_id: str, response: dict[str, Any] | None) -> None:
+        """The bot's answer to a view_submission (``response_action``); SlackError when Slack would refuse it."""
+        with self.lock:
+            apply_submission_response(self.state, view_id, response)
+
+    def close_view(self, view_id: str) -> None:
+        """The user dismissed the modal."""
+        with self.lock:
+            self.state.views[view_id].closed = True
+
     # Setup helpers for tests
 
     def add_channel(self, name: str, *, is_private: bool = False, members: Iterable[str] = ()) -> Channel:
@@ -131,6 +151,16 @@ class Workspace:
     def user_by_name(self, name: str) -> User | None:
         with self.lock:
             found = next((u for u in self.state.users.values() if u.name == name.removeprefix("@")), None)
+            return copy.deepcopy(found)
+
+    @property
+    def usergroups(self) -> list[UserGroup]:
+        with self.lock:
+            return copy.deepcopy(list(self.state.usergroups.values()))
+
+    def usergroup_by_handle(self, handle: str) -> UserGroup | None:
+        with self.lock:
+            found = next((g for g in self.state.usergroups.values() if g.handle == handle.removeprefix("@")), None)
             return copy.deepcopy(found)
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.bot import free_port
+from bot.sandbox.services.process import free_port
 from tests.support.waiting import eventually, stop_process
 
 BINARY = "/usr/bin/prometheus-alertmanager"

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from tests.support.postgres import PostgresServer
+from bot.sandbox.services.postgres import PostgresServer
 
 
 def make_source_database(server: PostgresServer, name: str, *, users: int = 2000) -> None:

@@ -21,17 +21,12 @@ from bot.clock import Clock
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
+from bot.sandbox.services.process import free_port
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.workspace import Workspace
 from bot.settings import load_settings
 from storage.models import OutboundMessage
 from tests.support.waiting import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bot_env(sandbox: SandboxServer, database_url: str, playbooks: Path | None = None) -> dict[str, str]:
@@ -102,13 +97,17 @@ def running_bot(tmp_path: Path, database_url: str, clock: Clock, *, playbooks: P
                 workspace: Workspace | None = None, env: dict[str, str] | None = None) -> Iterator[BotUnderTest]:
     sandbox = SandboxServer(workspace or default_workspace())
     sandbox.start()
-    env = {**bot_env(sandbox, database_url, playbooks), **(env or {})}
+    # The port is bound here and the socket handed to uvicorn: a port only picked as free could be
+    # taken by another test's server before uvicorn binds it (the machine is shared).
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    env = {**bot_env(sandbox, database_url, playbooks), "PORT": str(port), **(env or {})}
     rt = build_runtime(load_settings(env), clock=clock)
-    port = int(env["PORT"])
     app = create_asgi_app(rt, bolt=create_bolt_app(rt), scheduler=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     eventually(lambda: _healthy(port), what="the bot to listen")
     try:
@@ -117,6 +116,7 @@ def running_bot(tmp_path: Path, database_url: str, clock: Clock, *, playbooks: P
         server.should_exit = True
         thread.join(timeout=10)
         rt.close()
+        listening.close()
         sandbox.stop()
 
 

@@ -1,181 +1,19 @@
-"""A real nginx on 127.0.0.1 (random port) in a temporary prefix, run as whoever runs the tests,
-in front of a tiny application (a Python HTTP server), with the three files maintenance mode
-switches between: the live ``site.conf``, ``normal.conf`` and ``maintenance.conf``.
-
-The maintenance configuration is the usual shape: 503 with the page through ``error_page`` and an
-``internal`` location, ``Retry-After`` with ``always`` (without it nginx drops the header on 5xx),
-the health path proxied, and a ``geo`` block (its entries from the allowlist file the bot writes)
-letting allowlisted addresses through to the application."""
+"""nginx in front of the application, in a test's folder (the sandbox's own nginx service)."""
 
 from __future__ import annotations
 
-import getpass
-import http.client
-import http.server
-import os
-import shutil
-import signal
-import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.bot import free_port
-from tests.support.waiting import eventually
+from bot.sandbox.services.nginx import App, Nginx
 
-NORMAL = """server {{
-    listen 127.0.0.1:{port};
-    location / {{ proxy_pass http://127.0.0.1:{app}; }}
-}}
-"""
-
-MAINTENANCE = """geo $maintenance_allowed {{
-    default 0;
-    include {allowlist};
-}}
-server {{
-    listen 127.0.0.1:{port};
-    root {pages};
-    error_page 503 /maintenance.html;
-    location = /maintenance.html {{
-        internal;
-        add_header Retry-After 3600 always;
-        add_header Cache-Control no-store always;
-    }}
-    location = /health {{ proxy_pass http://127.0.0.1:{app}; }}
-    location @app {{ proxy_pass http://127.0.0.1:{app}; }}
-    location / {{
-        error_page 503 /maintenance.html;
-        error_page 418 = @app;
-        if ($maintenance_allowed) {{ return 418; }}
-        return 503;
-    }}
-}}
-"""
-
-MAIN = """{user}
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    default_type text/html;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/site.conf;
-}}
-"""
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-
-class App:
-    """The application behind nginx: 200 on every path, and says so."""
-
-    def __init__(self) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                body = f"application: {self.path}".encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Nginx:
-    def __init__(self, prefix: Path, app_port: int) -> None:
-        self.prefix = prefix
-        self.port = free_port()
-        self.app_port = app_port
-        self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.conf = prefix / "nginx.conf"
-        self.site, self.normal = prefix / "site.conf", prefix / "normal.conf"
-        self.maintenance = prefix / "maintenance.conf"
-        self.allowlist = prefix / "allowlist.conf"
-        self.pages = prefix / "pages"
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def argv(self, *extra: str) -> list[str]:
-        return [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-e", str(self.prefix / "error.log"),
-                *extra]
-
-    def write_configs(self) -> None:
-        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
-        self.pages.mkdir(parents=True, exist_ok=True)
-        # As root nginx would hand its workers to nobody, who cannot read a private temporary folder.
-        user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
-        self.conf.write_text(MAIN.format(user=user, prefix=self.prefix))
-        values = {"port": self.port, "app": self.app_port, "allowlist": self.allowlist, "pages": self.pages}
-        self.normal.write_text(NORMAL.format(**values))
-        self.maintenance.write_text(MAINTENANCE.format(**values))
-        self.allowlist.write_text("")
-        shutil.copyfile(self.normal, self.site)
-
-    def start(self) -> Nginx:
-        self.write_configs()
-        with (self.prefix / "stdout.log").open("ab") as log:
-            self._proc = subprocess.Popen(self.argv("-g", "daemon off;"), stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
-        eventually(lambda: self._up() and self.get("/").status == 200, what=f"nginx on port {self.port}")
-        return self
-
-    def _up(self) -> bool:
-        assert self._proc is not None
-        assert self._proc.poll() is None, (self.prefix / "error.log").read_text()[-2000:]
-        try:
-            self.get("/")
-            return True
-        except OSError:
-            return False
-
-    def get(self, path: str, *, source: str | None = None) -> Answer:
-        """GET through nginx, optionally from another loopback address (127.0.0.2 …)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5,
-                                          source_address=(source, 0) if source else None)
-        try:
-            conn.request("GET", path)
-            reply = conn.getresponse()
-            return Answer(reply.status, {k.lower(): v for k, v in reply.getheaders()},
-                          reply.read().decode("utf-8", errors="replace"))
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGQUIT)  # graceful
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait()
+__all__ = ["Nginx", "nginx_site"]
 
 
 @contextmanager
 def nginx_site(folder: Path) -> Iterator[Nginx]:
-    """nginx serving the application with the normal configuration."""
+    """nginx serving the application (which names the path it was asked) with the normal configuration."""
     app = App()
     server = Nginx(folder, app.port)
     try:

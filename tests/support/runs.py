@@ -53,6 +53,13 @@ demo.hang:
   argv: [sleep, "60"]
   risk: low
   timeout: 2s
+demo.elsewhere:
+  description: Something this machine cannot do
+  operation: command
+  argv: [echo, elsewhere]
+  risk: low
+  timeout: 1m
+  unavailable: "it needs a Docker Engine, and this one has none"
 demo.critical:
   description: A critical no-op
   operation: command

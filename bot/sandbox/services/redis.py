@@ -1,17 +1,14 @@
-"""A throwaway redis-server on 127.0.0.1 (random port, temporary folder, no persistence)."""
+"""A throwaway redis-server on 127.0.0.1 (a free port, its own folder, no persistence)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 
-from tests.support.bot import free_port
-from tests.support.waiting import eventually, stop_process
+from bot.sandbox.services.process import ServiceError, check_running, free_port, stop_process, wait_for
 
 
 class RedisServer:
@@ -21,21 +18,29 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def log(self) -> Path:
+        return self.folder / "redis.log"
+
     def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed (./dev bootstrap installs it)"
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not shutil.which(binary):
+            raise ServiceError("redis-server is not installed (./dev run installs it)")
         self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / "redis.log").open("ab") as log:
+        with self.log.open("ab") as log:
             self._proc = subprocess.Popen(
                 [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder), "--save", "",
                  "--appendonly", "no", "--daemonize", "no"], stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        eventually(self._answers, what=f"redis-server on port {self.port}")
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_for(self._answers, what=f"redis-server on port {self.port}")
+        except ServiceError:
+            self.stop()
+            raise
         return self
 
     def _answers(self) -> bool:
-        assert self._proc is not None
-        assert self._proc.poll() is None, (self.folder / "redis.log").read_text()[-2000:]
+        check_running(self._proc, "redis-server", self.log)
         try:
             with self.client() as client:
                 return bool(client.ping())
@@ -48,11 +53,8 @@ class RedisServer:
     def stop(self) -> None:
         stop_process(self._proc)
 
+    def __enter__(self) -> RedisServer:
+        return self.start()
 
-@contextmanager
-def redis_server(folder: Path) -> Iterator[RedisServer]:
-    server = RedisServer(folder).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,9 +1,10 @@
-"""A throwaway PostgreSQL server for tests.
+"""A throwaway PostgreSQL server, for the sandbox's demo database and the tests' fixtures.
 
-``PostgresServer`` runs ``initdb`` and ``pg_ctl`` in a temporary folder: it listens on
-127.0.0.1 only, on a free port, with its unix socket in that folder, trust authentication
-and ``fsync=off``. ``initdb`` refuses to run as root, so as root the server runs as the
-``postgres`` system user (the folder is handed over to it).
+``PostgresServer`` runs ``initdb`` and ``pg_ctl`` in a folder of its own (a new temporary folder
+inside ``parent``): it listens on 127.0.0.1 only, on a free port, with its unix socket in that
+folder, trust authentication and ``fsync=off``. ``initdb`` refuses to run as root, so as root the
+server runs as the ``postgres`` system user (the folder is handed over to it; when that user
+cannot reach ``parent``, the folder goes to /tmp instead).
 
     server = PostgresServer().start()
     url = server.create_database("things")   # postgresql+psycopg://postgres@127.0.0.1:PORT/things
@@ -22,7 +23,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -33,17 +33,18 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bot.sandbox.services.process import HOST, ServiceError, free_port
+
 SUPERUSER = "postgres"
-HOST = "127.0.0.1"
 BINDIR_GLOB = "/usr/lib/postgresql/*/bin"
 _REQUIRED = ("initdb", "pg_ctl", "postgres")
 
 
-class PostgresNotFound(RuntimeError):
+class PostgresNotFound(ServiceError):
     """The PostgreSQL server binaries are not installed."""
 
 
-class PostgresError(RuntimeError):
+class PostgresError(ServiceError):
     """initdb / pg_ctl failed; the message carries their output and the server log."""
 
 
@@ -74,12 +75,6 @@ def find_bindir() -> Path:
         "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found via `pg_config --bindir`, "
         f"{BINDIR_GLOB} or PATH. Run `./dev bootstrap` to install them."
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _world_searchable(path: Path) -> bool:
@@ -140,11 +135,14 @@ def _wait_until(pids: list[int], still: Callable[[int], bool], timeout: float) -
 
 
 class PostgresServer:
-    """A PostgreSQL cluster in a temporary folder, on 127.0.0.1 and a free port."""
+    """A PostgreSQL cluster in a temporary folder (inside ``parent``, default the system's), on
+    127.0.0.1 and a free port."""
 
-    def __init__(self, *, bindir: str | os.PathLike[str] | None = None, start_timeout: float = 60):
+    def __init__(self, *, bindir: str | os.PathLike[str] | None = None, start_timeout: float = 60,
+                 parent: Path | None = None):
         self.bindir = Path(bindir) if bindir else find_bindir()
         self.start_timeout = start_timeout
+        self.parent = parent
         self.port: int | None = None
         self.base_dir: Path | None = None
         self._run_as: pwd.struct_passwd | None = None
@@ -278,7 +276,8 @@ class PostgresServer:
     # -- internals ---------------------------------------------------------------------------
     def _init_cluster(self) -> None:
         self._run_as = None
-        parent = None
+        parent = self.parent or Path(tempfile.gettempdir())
+        parent.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             try:
                 self._run_as = pwd.getpwnam(SUPERUSER)
@@ -287,8 +286,8 @@ class PostgresServer:
                     "running as root but there is no `postgres` system user to run PostgreSQL as "
                     "(initdb refuses root). Run `./dev bootstrap`."
                 ) from None
-            if not _world_searchable(Path(tempfile.gettempdir())):
-                parent = "/tmp"
+            if not _world_searchable(parent):
+                parent = Path("/tmp")
         self.base_dir = Path(tempfile.mkdtemp(prefix="opsbot-pg-", dir=parent))
         if self._run_as is not None:
             os.chown(self.base_dir, self._run_as.pw_uid, self._run_as.pw_gid)
