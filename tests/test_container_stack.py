@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from bot.executor import views
+from bot.sandbox.remote import RemoteSandbox
+from bot.sandbox.simulator import SlackSimulator
 from tests.support.dockerd import BASE_IMAGE, CA_BUNDLE, PrivateEngine
 from tests.support.runs import runs, wait_status
-from tests.support.stack import BOT_IMAGE, ROOT, SHOP_IMAGE, Stack, StackBot, running_stack
+from tests.support.stack import BOT_IMAGE, ROOT, SHOP_IMAGE, Stack, StackBot, get, running_stack
+from tests.support.waiting import eventually
 from tests.test_executor_e2e import PLATFORM, answers, click
 
 RUN_TIMEOUT = 180
@@ -112,6 +115,24 @@ def test_the_bot_keeps_its_data_in_named_volumes(stack: Stack) -> None:
     assert {m["Destination"]: m["Name"] for m in db["Mounts"]}["/var/lib/postgresql/data"].endswith("_opsbot-db")
     published = [b for bindings in bot["HostConfig"]["PortBindings"].values() for b in bindings]
     assert published == [{"HostIp": "127.0.0.1", "HostPort": "3000"}]
+
+
+def test_the_sandbox_slack_drives_a_bot_deployed_in_the_stack(stack: Stack) -> None:
+    """What the README shows: `docker compose run --rm opsbot sandbox --deployed` (here without its
+    console, driven from this process): the example pack, the stack's database and Docker Engine."""
+    name = stack.compose("run", "-d", "--rm", "opsbot", "sandbox", "--deployed", "--no-console").split()[-1]
+    try:
+        bot_port, slack_port = (stack.engine.publish(port, container=name) for port in (3000, 3001))
+        eventually(lambda: get(f"http://127.0.0.1:{bot_port}/healthz").status == 200, timeout=60, interval=0.5,
+                   what="the sandboxed bot to answer")
+        remote = RemoteSandbox(f"http://127.0.0.1:{slack_port}")
+        slack = SlackSimulator(f"http://127.0.0.1:{bot_port}", remote.workspace.identity.signing_secret, remote)
+        assert slack.command("U0ALICE", PLATFORM, "/ops", "list").status == 200
+        [listed] = eventually(lambda: remote.workspace.ephemerals("U0ALICE"), timeout=30, what="/ops list's answer")
+        assert "rollback" in listed.text and "maintenance.enable" in listed.text
+        assert "unavailable" not in listed.text, "the deployment's own pack, not the sandbox's"
+    finally:
+        stack.engine.cli("rm", "-f", name, check=False)
 
 
 # -- operations, through Slack ------------------------------------------------------------------------------

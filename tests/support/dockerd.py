@@ -158,7 +158,7 @@ class PrivateEngine:
         done = subprocess.run(command, env=self.env(env), cwd=cwd, capture_output=True, text=True)
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stderr[-3000:]}")
-        return done.stdout + done.stderr
+        return done.stdout
 
     def run_container(self, name: str, *command: str, image: str = BASE_IMAGE, running: bool = True,
                       stop_signal: str = "SIGKILL", **host: object) -> str:
@@ -262,11 +262,12 @@ class PrivateEngine:
 
     # -- reaching in and out ----------------------------------------------------------------------------
 
-    def publish(self, port: int, host: str = "127.0.0.1") -> int:
-        """``host:port`` of the engine's namespace (a published port, a container's address) on the
-        host's 127.0.0.1; returns the host port. Closed with the engine."""
-        assert self.netns is not None
-        netns = self.netns
+    def publish(self, port: int, host: str = "127.0.0.1", *, container: str | None = None) -> int:
+        """``host:port`` of the engine's namespace (a published port, a container's address), or of a
+        running container's own namespace (its loopback), on the host's 127.0.0.1; returns the host
+        port. Closed with the engine."""
+        assert self.netns is not None and self.api is not None
+        netns = NetworkNamespace(self.api.inspect_container(container)["State"]["Pid"]) if container else self.netns
         forward = Forward(listen_here(), lambda: netns.connect(host, port), f"publish-{port}")
         self._forwards.append(forward)
         return forward.port

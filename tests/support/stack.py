@@ -108,6 +108,9 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     compose_project: str = PROJECT
 
+    def compose(self, *args: str) -> str:
+        return self.engine.compose(PROJECT, *args, env=self.env, files=[ROOT / "compose.yaml"], cwd=ROOT)
+
     def shop(self, path: str) -> Reply:
         return get(self.shop_url + path)
 
