@@ -1,5 +1,5 @@
-"""The Bolt app and the ASGI application that serves it (DESIGN rule 1: AsyncApp, so acks
-never wait behind each other; blocking work goes to the runtime's thread pool)."""
+"""The Bolt app and the ASGI application that serves it (docs/architecture.md, "Ack first":
+AsyncApp, so acks never wait behind each other; blocking work goes to the runtime's thread pools)."""
 
 from __future__ import annotations
 
@@ -26,19 +26,21 @@ from bot.scheduler import start_scheduler
 from handlers import (
     alerts,
     approvals,
-    backup,
     change,
     guard,
     incident,
+    listeners,
     maintenance,
     notices,
     ops,
-    rollback,
     status_page,
+    windows,
 )
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
+HANDLERS = (incident, notices, change, maintenance, windows, ops, approvals, alerts, status_page)
+"""Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 
 def create_bolt_app(rt: Runtime) -> AsyncApp:
@@ -50,15 +52,7 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
     app = AsyncApp(client=client, signing_secret=rt.settings.signing_secret or "",
                    request_verification_enabled=rt.settings.signing_secret is not None,
                    process_before_response=False)
-    incident.register(app, rt)
-    backup.register(app, rt)
-    ops.register(app, rt)
-    rollback.register(app, rt)
-    notices.register(app, rt)
-    maintenance.register(app, rt)
-    change.register(app, rt)
-    approvals.register(app, rt)
-    alerts.register(app, rt)
+    listeners.bind(app, rt, HANDLERS)
     return app
 
 
@@ -99,15 +93,12 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
         finally:
             if running:
                 running.shutdown(wait=True)
-            intake.close()
-
-    intake = alerts.AlertIntake(rt)
 
     async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(intake.metrics(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(rt.alert_webhooks.render(), media_type="text/plain; version=0.0.4")
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-              *intake.routes(), *status_page.routes(rt)]
+              *listeners.routes(rt, HANDLERS)]
     if handler:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

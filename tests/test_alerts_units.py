@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.alerts import auth
-from bot.alerts.models import PayloadError, parse_alertmanager, parse_event, parse_grafana
+from bot.alerts.payloads import PayloadError, parse_alertmanager, parse_event, parse_grafana
 from playbooks.alerts import AlertSettings
 from playbooks.loader import PlaybookError, load_playbook
 

@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.changes.models import IMPACTS, MAX_TEXT, PRIORITIES, RISKS
+from bot.changes.forms import IMPACTS, MAX_TEXT, PRIORITIES, RISKS
 from bot.incidents.views import local as _local
 from bot.incidents.views import long_text_blocks
 from playbooks.changes import ChangeCategory

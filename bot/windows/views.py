@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.windows.models import MAX_TEXT, MAX_TITLE
+from bot.windows.forms import MAX_TEXT, MAX_TITLE
 from playbooks.durations import format_duration
 from playbooks.templates import render
 from playbooks.windows import StandingWindow, WindowSettings
