@@ -4,7 +4,8 @@ Databases and engines:
 - ``postgres_server`` (session): one throwaway PostgreSQL (see tests/support/postgres.py).
 - ``postgres_url``: a fresh, empty PostgreSQL database for one test (dropped afterwards).
 - ``database_url``: parametrized ``sqlite`` / ``postgresql``; the test runs once against each.
-- ``engine``: the Docker Engine API stand-in (tests/support/docker_engine.py).
+- ``docker_stand_in``: the Docker Engine API stand-in (tests/support/docker_engine.py); ``engine``
+  always means a database engine.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 @pytest.fixture
-def engine(tmp_path) -> Iterator[DockerEngineStandIn]:
+def docker_stand_in(tmp_path) -> Iterator[DockerEngineStandIn]:
     """The Docker Engine API stand-in with a running ``web``, an exited ``worker`` and ``app:backup``."""
     with DockerEngineStandIn(tmp_path) as stand_in:
         stand_in.add_container("web")

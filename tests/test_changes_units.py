@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.changes import service
-from bot.changes import flows
+from bot.changes import flows, service
 from bot.changes.forms import ChangeForm, parse_form
 from bot.changes.reminders import ChangeReminders
 from bot.refusal import Refusal

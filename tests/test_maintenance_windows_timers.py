@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.windows import service
 from bot.refusal import Refusal
+from bot.windows import service
 from bot.windows.forms import WindowForm
 from bot.windows.standing import occurrences
 from bot.windows.timers import WindowTimers
@@ -22,9 +22,9 @@ from bot.work import Ctx, UnitOfWork
 from playbooks.loader import load_playbook
 from playbooks.models import Playbook
 from storage.db import make_engine, session_scope
-from storage.maintenance import CANCELLED, DONE, DROPPED, FIRED, PENDING, MaintenanceTimer, MaintenanceWindow
 from storage.migrate import upgrade
 from storage.models import OutboundMessage
+from storage.windows import CANCELLED, DONE, DROPPED, FIRED, PENDING, MaintenanceTimer, MaintenanceWindow
 from tests.support.clock import FakeClock
 from tests.support.directory import StaticDirectory
 
@@ -254,7 +254,7 @@ def test_standing_occurrences_fall_on_the_right_days() -> None:
 def test_standing_windows_are_created_once_and_daily_ones_send_nothing(db: Engine) -> None:
     playbook = load_playbook()
     clock = FakeClock()
-    replicas = [WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory())), WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory()))]
+    replicas = [WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory())) for _ in range(2)]
     assert replicas[0].add_standing() == 8 + 1  # within 8 days: 8 daily windows and Sunday's weekly one
     assert replicas[1].add_standing() == 0
     clock.advance(timedelta(days=1))  # Sunday 6 December, the first of the month, comes within the horizon

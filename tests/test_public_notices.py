@@ -15,8 +15,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.public import views
-from storage.maintenance import MaintenanceWindow
 from storage.public import CustomerNotice
+from storage.windows import MaintenanceWindow
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually

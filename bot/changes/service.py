@@ -34,8 +34,8 @@ from storage.changes import (
     ChangeEvent,
     ChangeRequest,
 )
-from storage.maintenance import MaintenanceWindow
 from storage.models import Incident, OutboundMessage
+from storage.windows import MaintenanceWindow
 
 
 def category(ctx: Ctx, cr: ChangeRequest) -> ChangeCategory:

@@ -12,7 +12,7 @@ from bot.refusal import Refusal
 from bot.windows import service, views
 from bot.windows.forms import WindowForm, parse_start
 from bot.work import SIMULTANEOUS, Ctx, UnitOfWork
-from storage.maintenance import MaintenanceWindow
+from storage.windows import MaintenanceWindow
 
 
 def schedule_form(work: UnitOfWork, user: str) -> dict:

@@ -24,7 +24,8 @@ from bot.windows import views
 from bot.windows.forms import WindowForm
 from bot.work import BOT, Ctx
 from playbooks.windows import STAGES, StandingWindow, WindowSettings
-from storage.maintenance import (
+from storage.models import OutboundMessage
+from storage.windows import (
     CANCELLED,
     DONE,
     DROPPED,
@@ -35,7 +36,6 @@ from storage.maintenance import (
     MaintenanceTimer,
     MaintenanceWindow,
 )
-from storage.models import OutboundMessage
 
 NOTICES = ("notice_24h", "notice_2h")  # in order: an earlier one past due when a later one is, is dropped
 STAGE_KINDS = tuple(f"stage_{stage}" for stage in STAGES)

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from bot.windows import service
 from bot.windows.standing import occurrences
 from bot.work import Ctx, UnitOfWork
-from storage.maintenance import DROPPED, FIRED, PENDING, SCHEDULED, MaintenanceTimer, MaintenanceWindow
+from storage.windows import DROPPED, FIRED, PENDING, SCHEDULED, MaintenanceTimer, MaintenanceWindow
 
 
 class WindowTimers:

@@ -24,7 +24,7 @@ from bot.windows.forms import MAX_TEXT, MAX_TITLE
 from playbooks.durations import format_duration
 from playbooks.templates import render
 from playbooks.windows import StandingWindow, WindowSettings
-from storage.maintenance import MaintenanceCheck, MaintenanceWindow
+from storage.windows import MaintenanceCheck, MaintenanceWindow
 
 SCHEDULE_VIEW = "mw_schedule"
 TICK = "mw_tick"
