@@ -18,6 +18,8 @@ from bot.alerts.payloads import PayloadError, parse_alertmanager, parse_event, p
 from playbooks.alerts import AlertSettings
 from playbooks.loader import PlaybookError, load_playbook
 
+pytestmark = pytest.mark.kind("unit")
+
 # Captured from Alertmanager 0.25 (Debian's prometheus-alertmanager): a firing group of two alerts.
 CAPTURED = json.loads("""{"receiver": "bot", "status": "firing", "alerts": [{"status": "firing", "labels":
 {"alertname": "DiskFull", "instance": "db-1:9100", "service": "db", "severity": "warning"}, "annotations":

@@ -22,6 +22,8 @@ from tests.support.postgres import PostgresServer
 from tests.support.runs import runs, wait_status
 from tests.test_executor_e2e import PLATFORM, click
 
+pytestmark = pytest.mark.kind("e2e")
+
 BACKUP_TIMEOUT = 60
 
 

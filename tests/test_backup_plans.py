@@ -26,6 +26,8 @@ from playbooks.backups import BackupSettings, DatabaseSource
 from tests.support.backups import contents, make_source_database
 from tests.support.postgres import PostgresServer
 
+pytestmark = pytest.mark.kind("unit")
+
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
 

@@ -21,6 +21,8 @@ from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 PLATFORM = "C0PLATFORM"
 REQUESTER, TEAM_LEAD, OPS_LEAD, SECURITY, OTHER = "U0ALICE", "U0DAVE", "U0BOB", "U0CAROL", "U0KIM"
 

@@ -29,6 +29,8 @@ from storage.models import OutboundMessage
 from tests.support.clock import FakeClock
 from tests.support.directory import StaticDirectory
 
+pytestmark = pytest.mark.kind("unit")
+
 PLAYBOOK = load_playbook()
 
 

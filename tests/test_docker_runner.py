@@ -20,6 +20,8 @@ from bot.executor.plan import Cancelled, StepFailed
 from tests.support.docker_engine import Call, DockerEngineStandIn
 from tests.support.postgres import PostgresServer, find_bindir
 
+pytestmark = pytest.mark.kind("integration")
+
 
 def _redact(text: str) -> str:
     return text.replace("hunter2", "[redacted]")

@@ -32,6 +32,8 @@ from storage.runs import Run
 from tests.support.bot import free_port
 from tests.support.nginx import Nginx, nginx_site
 
+pytestmark = pytest.mark.kind("unit")
+
 NOW = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)  # a Saturday
 
 
@@ -135,6 +137,7 @@ def _context(tmp_path: Path) -> StepContext:
     return StepContext(runner=LocalRunner(redact=str, cancel=cancel, deadline=None), workdir=tmp_path, cancel=cancel)
 
 
+@pytest.mark.kind("integration")  # a real nginx
 def test_a_reload_that_silently_does_not_apply_is_caught_by_the_probe_and_undone(tmp_path: Path, nginx: Nginx) -> None:
     normal = nginx.site.read_text()
     steps = _first_steps(tmp_path, nginx, reload=["true"])  # "succeeds", changes nothing, as a failed reload
@@ -149,6 +152,7 @@ def test_a_reload_that_silently_does_not_apply_is_caught_by_the_probe_and_undone
     assert nginx.site.read_text() == normal and nginx.get("/").status == 200
 
 
+@pytest.mark.kind("integration")  # a real nginx
 def test_a_maintenance_config_that_blocks_the_health_check_is_undone(tmp_path: Path, nginx: Nginx) -> None:
     nginx.maintenance.write_text(nginx.maintenance.read_text().replace(
         "location = /health {", "location = /healthz {"))

@@ -26,6 +26,8 @@ from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 PLATFORM, GENERAL = "C0PLATFORM", "C0GENERAL"
 START = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # a Monday; the clock starts Saturday 09:30
 WHEN = "Monday 30 November 2026 from 22:00 to 23:00 UTC"

@@ -28,6 +28,8 @@ from storage.windows import CANCELLED, DONE, DROPPED, FIRED, PENDING, Maintenanc
 from tests.support.clock import FakeClock
 from tests.support.directory import StaticDirectory
 
+pytestmark = pytest.mark.kind("unit")
+
 START = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)  # a Wednesday: no standing window that day
 
 

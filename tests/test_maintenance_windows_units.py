@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from bot.windows.forms import WindowForm, parse_form, parse_start
 from playbooks.loader import PACK_DIR, PlaybookError, load_playbook
 
+pytestmark = pytest.mark.kind("unit")
+
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 _field = st.one_of(st.none(), st.text(max_size=60), st.integers(), st.lists(st.text(max_size=5), max_size=2),

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.kind("unit")
+
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yaml"
 
 REQUIRED_BOT_SCOPES = {

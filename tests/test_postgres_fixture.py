@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from tests.support import postgres as pg
 from tests.support.postgres import PostgresNotFound, PostgresServer
 
+pytestmark = pytest.mark.kind("integration")
+
 
 @contextlib.contextmanager
 def engine_for(url: str):

@@ -22,6 +22,8 @@ from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 from tests.test_executor_e2e import Recorder
 
+pytestmark = pytest.mark.kind("e2e")
+
 COMMS, COMMANDER, OTHER = "U0JUDY", "U0BOB", "U0KIM"
 INTERNAL = ["db-primary-7 INTERNAL-TITLE-3f9", "INTERNAL-UPDATE-81c", "INTERNAL-NOTE-5d2"]
 

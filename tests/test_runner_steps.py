@@ -22,6 +22,8 @@ from playbooks.common import PackModel
 from playbooks.runner_steps import HttpCheck, RunnerSteps
 from tests.support.docker_engine import Call, DockerEngineStandIn
 
+pytestmark = pytest.mark.kind("unit")
+
 
 class Services(PackModel):
     """Stands for the playbook section that will hold runner steps (e.g. backups.restore)."""

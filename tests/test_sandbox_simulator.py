@@ -18,6 +18,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox import SandboxServer, SlackSimulator, run_console, sign
 
+pytestmark = pytest.mark.kind("e2e")
+
 SECRET = "sandbox-signing-secret"
 TOKEN = "xoxb-sandbox-token"
 
