@@ -3,6 +3,7 @@ declared actions, the run history and the backup catalogue)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -19,43 +20,39 @@ from handlers.replies import answer_command
 
 @command("/ops")
 async def ops(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-    match cmd.parse_ops(command.get("text", "")):
-        case cmd.ParseError(message):
-            await ack(text=message)
-        case cmd.Help():
-            await ack(text=cmd.OPS_USAGE)
-        case cmd.Show("list"):
-            await ack(text=views.action_list(rt.playbook.actions.values()))
-        case cmd.Show(_):
-            await answer_command(ack, respond, rt.run(rt.executor.history))
-        case cmd.RequestAction(action, params):
-            await request_run(rt, ack, respond, command, action, params)
+    async def shown(what: str) -> str:  # list | history
+        return views.action_list(rt.playbook.actions.values()) if what == "list" else await rt.run(rt.executor.history)
+
+    await _answer(rt, ack, respond, command, cmd.parse_ops(command.get("text", "")), cmd.OPS_USAGE, shown)
 
 
 @command("/backup")
 async def backup(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-    match cmd.parse_backup(command.get("text", "")):
-        case cmd.ParseError(message):
-            await ack(text=message)
-        case cmd.Help():
-            await ack(text=cmd.USAGE)
-        case cmd.Show("history"):
-            await answer_command(ack, respond, rt.run(rt.executor.history, "backup."))
-        case cmd.Show(what):
-            await answer_command(ack, respond, rt.run(rt.work, lambda ctx: status.show(ctx, what)))
-        case cmd.RequestAction(action, params):
-            await request_run(rt, ack, respond, command, action, params)
+    async def shown(what: str) -> str:  # list | status | history
+        if what == "history":
+            return await rt.run(rt.executor.history, "backup.")
+        return await rt.run(rt.work, lambda ctx: status.show(ctx, what))
+
+    await _answer(rt, ack, respond, command, cmd.parse_backup(command.get("text", "")), cmd.USAGE, shown)
 
 
 @command("/rollback")
 async def rollback(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-    match cmd.parse_rollback(command.get("text", "")):
+    async def shown(_what: str) -> str:  # history
+        return await rt.run(rt.executor.history, "rollback")
+
+    await _answer(rt, ack, respond, command, cmd.parse_rollback(command.get("text", "")), cmd.ROLLBACK_USAGE, shown)
+
+
+async def _answer(rt: Runtime, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any], parsed: cmd.Command,
+                  usage: str, shown: Callable[[str], Awaitable[str]]) -> None:
+    match parsed:
         case cmd.ParseError(message):
             await ack(text=message)
         case cmd.Help():
-            await ack(text=cmd.ROLLBACK_USAGE)
-        case cmd.Show(_):
-            await answer_command(ack, respond, rt.run(rt.executor.history, "rollback"))
+            await ack(text=usage)
+        case cmd.Show(what):
+            await answer_command(ack, respond, shown(what))
         case cmd.RequestAction(action, params):
             await request_run(rt, ack, respond, command, action, params)
 

@@ -35,6 +35,7 @@ from bot.incidents import service as incidents
 from bot.incidents.service import DeclareRequest
 from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.slack.people import who
 from bot.windows.service import under_maintenance
 from bot.work import BOT, Ctx
 from playbooks.alerts import AlertSettings
@@ -320,7 +321,7 @@ def acknowledge(ctx: Ctx, group: AlertGroup, by: str) -> str:
     if group.triage == "declared":
         return "This alert group is already an incident."
     if group.triage == "acknowledged":
-        return f"Already acknowledged by {views.who(group.triage_by)}."
+        return f"Already acknowledged by {who(group.triage_by)}."
     group.triage, group.triage_by = "acknowledged", by
     group.summary_due_at = ctx.now
     return "Acknowledged; the alerts stay in this thread's message."

@@ -21,6 +21,7 @@ from bot.executor.approvals import Approver, describe, is_allowed
 from bot.incidents import service as incidents
 from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.slack.people import who
 from bot.work import BOT, Ctx
 from playbooks.changes import ChangeCategory
 from storage.changes import (
@@ -116,7 +117,7 @@ def approve(ctx: Ctx, cr: ChangeRequest, user: str) -> str:
     if kind.approval == "automatic":
         raise Refusal(f"{cr.number} is a {kind.name} change: it was approved automatically.")
     if not cr.approval_owed and cr.approved_by:
-        raise Refusal(f"{cr.number} was already approved by {views.who(cr.approved_by)}; nothing changed.")
+        raise Refusal(f"{cr.number} was already approved by {who(cr.approved_by)}; nothing changed.")
     if cr.status in FINISHED and not cr.approval_owed:
         raise Refusal(f"{cr.number} is {views.STATUS[cr.status]}; nothing to approve.")
     _check(ctx, kind.approvers, cr, user, f"approve {kind.name} changes")

@@ -18,6 +18,7 @@ from bot.incidents import queries as incident_queries
 from bot.ops.registry import build_plan
 from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.slack.people import who
 from bot.work import BOT, Ctx
 from playbooks.actions import Action, ParameterError, ParamValue, resolve_parameters
 from playbooks.models import Playbook
@@ -209,7 +210,7 @@ def _close_prompt(ctx: Ctx, run: Run, text: str) -> None:
 
 def lock_refusal(lock: str | None, holder: Run) -> str:
     return (f"Lock `{lock}` is held by run #{holder.id} (`{holder.action}`, {holder.status}, requested by "
-            f"{views.who(holder.requested_by)}); try again when it has finished.")
+            f"{who(holder.requested_by)}); try again when it has finished.")
 
 
 def reply_in_thread(ctx: Ctx, run: Run, text: str, blocks: list[dict] | None = None) -> OutboundMessage | None:

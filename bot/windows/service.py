@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from bot.executor.approvals import Approver, describe, is_allowed
 from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.slack.people import who
 from bot.windows import standing as standing_rules
 from bot.windows import views
 from bot.windows.forms import WindowForm
@@ -304,7 +305,7 @@ def tick(ctx: Ctx, window_id: int, item_key: str, user: str) -> str:
         raise Refusal(f"{window.ref} is cancelled; its checklist is closed.")
     existing = _record_tick(ctx, window, stage, item_key, user)
     if existing is not None:
-        return f"“{item.text}” was already ticked by {views.who(existing.done_by)}."
+        return f"“{item.text}” was already ticked by {who(existing.done_by)}."
     return f"Ticked “{item.text}” for {window.ref}."
 
 

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.slack.people import who
 from bot.windows.forms import MAX_TEXT, MAX_TITLE
 from playbooks.durations import format_duration
 from playbooks.templates import render
@@ -35,10 +36,6 @@ _DAYS = {"daily": "every day", "weekly": "every {day}", "monthly": "the first {d
 def escape(text: str) -> str:
     """Typed text shown as typed: no ``<!channel>`` pings or fake links from the form."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def who(user: str) -> str:
-    return user if user == "opsbot" else f"<@{user}>"
 
 
 def listed(window: MaintenanceWindow, field: str) -> list[str]:
