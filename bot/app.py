@@ -49,9 +49,12 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                         AsyncServerErrorRetryHandler(max_retry_count=2)],
     )
+    # /slack/events checks the signature (and its 5-minute window) before Bolt sees the body
+    # (handlers/guard.py), and Socket Mode has none to check: Bolt need not check it a second time.
+    # Listeners return at their ack and go on in the background (handlers/listeners.py), so Bolt
+    # answers when they return rather than polling for the ack.
     app = AsyncApp(client=client, signing_secret=rt.settings.signing_secret or "",
-                   request_verification_enabled=rt.settings.signing_secret is not None,
-                   process_before_response=False)
+                   request_verification_enabled=False, process_before_response=True)
     listeners.bind(app, rt, HANDLERS)
     return app
 

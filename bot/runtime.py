@@ -21,6 +21,8 @@ from bot.clock import Clock, system_clock
 from bot.executor.docker_runner import DockerLookups, DockerRunner
 from bot.executor.executor import Executor
 from bot.executor.worker import RunWorker, WorkerDeps
+from bot.gather import Gathered
+from bot.incidents import flows as incident_flows
 from bot.incidents.provision import Provisioner
 from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
@@ -63,6 +65,8 @@ class Runtime:
     run_pool: ThreadPoolExecutor
     intake_pool: ThreadPoolExecutor
     """Stores alert webhooks: its own threads, so an alert storm never queues ahead of Slack's acks."""
+    notes: Gathered[tuple[str, str, str], str]
+    """``/incident note`` (channel, text, author): notes arriving together are written together."""
     alerts: AlertPump
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
@@ -141,12 +145,13 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     work = UnitOfWork(engine, playbook, clock, SlackDirectory(gateway), deliver=kick_delivery, redact=redact,
                       lookups=DockerLookups(settings.docker_host, redact=redact))
     provisioner = Provisioner(work, gateway)
+    quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
         windows=WindowTimers(work), executor=Executor(work, gateway, RunWorker(WorkerDeps(work, docker), run_pool)),
         kick_delivery=kick_delivery,
-        quick_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db"),
+        quick_pool=quick_pool, notes=Gathered(quick_pool, lambda notes: incident_flows.notes(work, notes)),
         slow_pool=slow_pool, run_pool=run_pool,
         intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
         alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),

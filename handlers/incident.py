@@ -8,6 +8,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.commands import verb_and_rest
 from bot.incidents import commands as cmd
 from bot.incidents import flows, service, views
 from bot.incidents.service import DeclareRequest
@@ -33,7 +34,7 @@ async def incident(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond:
                    client: AsyncWebClient) -> None:
     parsed = cmd.parse(command.get("text", ""))
     user, channel = command["user_id"], command["channel_id"]
-    verb = (command.get("text") or "").strip().split(" ")[0].lower()
+    verb, _ = verb_and_rest(command.get("text"))
     match parsed:
         case cmd.ParseError(message):
             await ack(text=message)
@@ -47,6 +48,8 @@ async def incident(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond:
                 severity=severity, title=title, declared_by=user, source_channel_id=channel,
                 response_url=command.get("response_url"),
                 request_key=f"trigger:{command['trigger_id']}" if command.get("trigger_id") else None))
+        case cmd.Note(text):
+            await answer_command(ack, respond, rt.notes((channel, text, user)))
         case cmd.ListIncidents():
             await answer_command(ack, respond, rt.run(flows.open_list, rt.work))
         case cmd.OpenUpdateModal():

@@ -113,10 +113,10 @@ class ListIncidents:
     pass
 
 
-ChannelCommand = (Assign | Acknowledge | PostUpdate | ChangeSeverity | Note | SetPhase | Status | Resolve
-                  | DraftPostmortem)
-"""What is typed in an incident's channel and changes (or reads) that incident."""
-Command = OpenDeclareModal | Declare | OpenUpdateModal | OpenNoticeModal | ListIncidents | Help | ChannelCommand
+ChannelCommand = Assign | Acknowledge | PostUpdate | ChangeSeverity | SetPhase | Status | Resolve | DraftPostmortem
+"""What is typed in an incident's channel and changes (or reads) that incident (``service.carry_out``)."""
+Command = (OpenDeclareModal | Declare | OpenUpdateModal | OpenNoticeModal | ListIncidents | Help | Note
+           | ChannelCommand)
 
 def parse(text: str) -> Command | ParseError:
     verb, rest = verb_and_rest(text)

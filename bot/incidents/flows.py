@@ -3,7 +3,7 @@ in ``service``, finding the incident first (by its channel or its id)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sqlmodel import Session, select
@@ -43,6 +43,12 @@ def in_channel(work: UnitOfWork, channel_id: str, verb: str, fn: Callable[[Ctx, 
         return incident
 
     return work(lambda ctx: fn(ctx, find(ctx.session)))
+
+
+def notes(work: UnitOfWork, notes: Sequence[tuple[str, str, str]]) -> list[str | Refusal]:
+    """``(channel, text, author)`` notes, written in one transaction; each one's answer."""
+    added = work(lambda ctx: [service.add_note(ctx, channel, text, by) for channel, text, by in notes])
+    return ["Noted on the timeline." if ok else Refusal(NOT_AN_INCIDENT_CHANNEL.format(verb="note")) for ok in added]
 
 
 def by_id(work: UnitOfWork, incident_id: int, fn: Callable[[Ctx, Incident], T], *, must_be_open: bool = True) -> T:
