@@ -170,8 +170,9 @@ def add_note(ctx: Ctx, channel_id: str, text: str, by: str) -> bool:
     entry = TimelineEntry.__table__  # type: ignore[attr-defined]
     found = select(col(Incident.id), literal(ctx.now, entry.c.at.type), literal(by), literal("note"),
                    literal(text)).where(col(Incident.channel_id) == channel_id).limit(1)
-    added = ctx.session.execute(insert(entry).from_select(["incident_id", "at", "author", "kind", "text"], found))
-    return bool(added.rowcount)
+    added = ctx.session.execute(insert(entry).from_select(["incident_id", "at", "author", "kind", "text"], found)
+                                .returning(entry.c.id))  # not rowcount: psycopg reports -1 for INSERT ... SELECT
+    return added.first() is not None
 
 
 def set_phase(ctx: Ctx, incident: Incident, name: str, by: str) -> str:
