@@ -66,7 +66,8 @@ class Runtime:
     intake_pool: ThreadPoolExecutor
     """Stores alert webhooks: its own threads, so an alert storm never queues ahead of Slack's acks."""
     notes: Gathered[tuple[str, str, str], str]
-    """``/incident note`` (channel, text, author): notes arriving together are written together."""
+    """``/incident note`` (channel, text, author): notes arriving together are written together, one
+    batch at a time on SQLite (one connection, one writer: a second batch would only wait for it)."""
     alerts: AlertPump
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
@@ -151,7 +152,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
         windows=WindowTimers(work), executor=Executor(work, gateway, RunWorker(WorkerDeps(work, docker), run_pool)),
         kick_delivery=kick_delivery,
-        quick_pool=quick_pool, notes=Gathered(quick_pool, lambda notes: incident_flows.notes(work, notes)),
+        quick_pool=quick_pool, notes=Gathered(quick_pool, lambda notes: incident_flows.notes(work, notes),
+                                              in_flight=1 if engine.dialect.name == "sqlite" else 2),
         slow_pool=slow_pool, run_pool=run_pool,
         intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
         alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
