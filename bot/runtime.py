@@ -58,8 +58,6 @@ class Runtime:
     reminders: ChangeReminders
     windows: WindowTimers
     executor: Executor
-    kick_delivery: Callable[[], None]
-    """Deliver queued Slack calls now, in the background (the scheduler tick retries the rest)."""
     quick_pool: ThreadPoolExecutor
     slow_pool: ThreadPoolExecutor
     run_pool: ThreadPoolExecutor
@@ -135,6 +133,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     run_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-run")
 
     def kick_delivery() -> None:
+        """Deliver queued Slack calls now, in the background (the scheduler tick retries the rest)."""
         slow_pool.submit(Runtime.safely, delivery.deliver_due)
 
     redact = Redactor(settings.secrets)
@@ -151,7 +150,6 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
         windows=WindowTimers(work), executor=Executor(work, gateway, RunWorker(WorkerDeps(work, docker), run_pool)),
-        kick_delivery=kick_delivery,
         quick_pool=quick_pool, notes=Gathered(quick_pool, lambda notes: incident_flows.notes(work, notes),
                                               in_flight=1 if engine.dialect.name == "sqlite" else 2),
         slow_pool=slow_pool, run_pool=run_pool,
