@@ -20,14 +20,16 @@ from bot.executor.plan import Cancelled, StepFailed
 from bot.sandbox.services.postgres import PostgresServer, find_bindir
 from tests.support.docker_engine import Call, DockerEngineStandIn
 
+pytestmark = pytest.mark.kind("integration")
+
 
 def _redact(text: str) -> str:
     return text.replace("hunter2", "[redacted]")
 
 
 @pytest.fixture
-def runner(engine: DockerEngineStandIn) -> Iterator[DockerRunner]:
-    runner = DockerRunner(engine.base_url, redact=_redact, timeout_seconds=5)
+def runner(docker_stand_in: DockerEngineStandIn) -> Iterator[DockerRunner]:
+    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, timeout_seconds=5)
     yield runner
     runner.close()
 
@@ -35,8 +37,8 @@ def runner(engine: DockerEngineStandIn) -> Iterator[DockerRunner]:
 # -- the stand-in speaks the Engine API as the SDK expects ------------------------------------------------
 
 
-def test_the_sdk_high_level_client_works_against_the_stand_in(engine: DockerEngineStandIn) -> None:
-    client = docker.DockerClient(base_url=engine.base_url, timeout=5)
+def test_the_sdk_high_level_client_works_against_the_stand_in(docker_stand_in: DockerEngineStandIn) -> None:
+    client = docker.DockerClient(base_url=docker_stand_in.base_url, timeout=5)
     assert client.version()["ApiVersion"] == "1.43"
     web = client.containers.get("web")
     assert (web.name, web.status) == ("web", "running")
@@ -45,7 +47,7 @@ def test_the_sdk_high_level_client_works_against_the_stand_in(engine: DockerEngi
     frames = list(stream)
     assert (b"1\n", None) in frames and (None, b"2\n") in frames and len(frames) == 2
     assert client.images.get("app:backup").tag("app", "latest")
-    assert engine.image_id("app:latest") == engine.image_id("app:backup")
+    assert docker_stand_in.image_id("app:latest") == docker_stand_in.image_id("app:backup")
     with pytest.raises(docker.errors.NotFound, match="No such container: ghost"):
         client.containers.get("ghost")
     client.close()
@@ -54,13 +56,13 @@ def test_the_sdk_high_level_client_works_against_the_stand_in(engine: DockerEngi
 # -- exec -------------------------------------------------------------------------------------------------
 
 
-def test_exec_returns_exit_code_and_redacted_output(runner: DockerRunner, engine: DockerEngineStandIn) -> None:
+def test_exec_returns_exit_code_and_redacted_output(runner: DockerRunner, docker_stand_in: DockerEngineStandIn) -> None:
     result = runner.exec("web", ["sh", "-c", 'echo "token $TOKEN"; echo hunter2 >&2'], env={"TOKEN": "s3cr3t-value"})
     assert result.returncode == 0
     assert result.argv == ("sh", "-c", 'echo "token $TOKEN"; echo hunter2 >&2')
     assert "token [redacted]" in result.output and "[redacted]" in result.output
     assert "s3cr3t-value" not in result.output and "hunter2" not in result.output
-    assert engine.calls[-1].action == "exec" and engine.calls[-1].target == "web"
+    assert docker_stand_in.calls[-1].action == "exec" and docker_stand_in.calls[-1].target == "web"
 
     quiet = runner.exec("web", ["sh", "-c", "echo nope >&2; exit 7"], check=False)
     assert (quiet.returncode, quiet.output) == (7, "nope\n")
@@ -124,9 +126,9 @@ def test_pg_dump_through_docker_exec(runner: DockerRunner, postgres_server: Post
                             "no_such_db"], stdout=tmp_path / "nothing.sql")
 
 
-def test_cancel_stops_a_running_exec_promptly(engine: DockerEngineStandIn) -> None:
+def test_cancel_stops_a_running_exec_promptly(docker_stand_in: DockerEngineStandIn) -> None:
     cancel = threading.Event()
-    runner = DockerRunner(engine.base_url, redact=_redact, cancel=cancel)
+    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, cancel=cancel)
     threading.Timer(0.3, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(Cancelled, match="cancelled"):
@@ -134,8 +136,8 @@ def test_cancel_stops_a_running_exec_promptly(engine: DockerEngineStandIn) -> No
     assert time.monotonic() - started < 3
 
 
-def test_deadline_stops_a_quiet_exec(engine: DockerEngineStandIn) -> None:
-    runner = DockerRunner(engine.base_url, redact=_redact, deadline=time.monotonic() + 0.3)
+def test_deadline_stops_a_quiet_exec(docker_stand_in: DockerEngineStandIn) -> None:
+    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, deadline=time.monotonic() + 0.3)
     with pytest.raises(Cancelled, match="timed out"):
         runner.exec("web", ["sleep", "30"])
     with pytest.raises(Cancelled, match="timed out"):  # and nothing new starts after it
@@ -152,26 +154,26 @@ def test_exec_in_unknown_or_stopped_container(runner: DockerRunner) -> None:
 # -- containers and images --------------------------------------------------------------------------------
 
 
-def test_restart_stop_start_change_state(runner: DockerRunner, engine: DockerEngineStandIn) -> None:
+def test_restart_stop_start_change_state(runner: DockerRunner, docker_stand_in: DockerEngineStandIn) -> None:
     runner.stop("web", timeout_seconds=3)
-    assert engine.containers["web"].status == "exited"
+    assert docker_stand_in.containers["web"].status == "exited"
     runner.start("web")
-    assert engine.containers["web"].status == "running"
+    assert docker_stand_in.containers["web"].status == "running"
     runner.start("worker")
     runner.restart("worker", timeout_seconds=7)
-    assert engine.containers["worker"].status == "running"
-    assert engine.calls == [Call("stop", "web", {"t": "3"}), Call("start", "web"), Call("start", "worker"),
+    assert docker_stand_in.containers["worker"].status == "running"
+    assert docker_stand_in.calls == [Call("stop", "web", {"t": "3"}), Call("start", "web"), Call("start", "worker"),
                             Call("restart", "worker", {"t": "7"})]
     runner.start("web")  # already running: the engine answers 304, which is fine
     runner.stop("worker")
     runner.stop("worker")
 
 
-def test_slow_stop_within_its_timeout_outlasts_the_client_timeout(engine: DockerEngineStandIn) -> None:
-    engine.containers["web"].stop_seconds = 1.5
-    runner = DockerRunner(engine.base_url, redact=_redact, timeout_seconds=1)
+def test_slow_stop_within_its_timeout_outlasts_the_client_timeout(docker_stand_in: DockerEngineStandIn) -> None:
+    docker_stand_in.containers["web"].stop_seconds = 1.5
+    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, timeout_seconds=1)
     runner.stop("web", timeout_seconds=2)  # the SDK adds the stop timeout to the request's
-    assert engine.containers["web"].status == "exited"
+    assert docker_stand_in.containers["web"].status == "exited"
 
 
 def test_unknown_container(runner: DockerRunner) -> None:
@@ -180,11 +182,12 @@ def test_unknown_container(runner: DockerRunner) -> None:
             call()
 
 
-def test_tag_backup_as_latest(runner: DockerRunner, engine: DockerEngineStandIn) -> None:
+def test_tag_backup_as_latest(runner: DockerRunner, docker_stand_in: DockerEngineStandIn) -> None:
     runner.tag("app:backup", "app:latest")
-    assert engine.image_id("app:latest") == engine.image_id("app:backup")
+    assert docker_stand_in.image_id("app:latest") == docker_stand_in.image_id("app:backup")
     runner.tag("app:backup", "registry.example.com:5000/team/app")
-    assert engine.image_id("registry.example.com:5000/team/app:latest") == engine.image_id("app:backup")
+    backup = docker_stand_in.image_id("app:backup")
+    assert docker_stand_in.image_id("registry.example.com:5000/team/app:latest") == backup
     with pytest.raises(StepFailed, match="^no such image: web:backup$"):
         runner.tag("web:backup", "web:latest")
     with pytest.raises(StepFailed, match="is not an image reference"):
@@ -210,8 +213,8 @@ def test_engine_unreachable(tmp_path: Path) -> None:
         deaf.close()
 
 
-def test_engine_going_away_after_first_use(engine: DockerEngineStandIn, runner: DockerRunner) -> None:
+def test_engine_going_away_after_first_use(docker_stand_in: DockerEngineStandIn, runner: DockerRunner) -> None:
     runner.restart("web")
-    engine.stop()
+    docker_stand_in.stop()
     with pytest.raises(StepFailed, match="^cannot reach the Docker engine at"):
         runner.restart("web")

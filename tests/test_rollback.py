@@ -28,6 +28,8 @@ from tests.support.docker_engine import Call, DockerEngineStandIn
 from tests.support.runs import runs, wait_status
 from tests.test_executor_e2e import PLATFORM, answers, click
 
+pytestmark = pytest.mark.kind("e2e")
+
 BACKUP_ID = "20261127T020000Z-database"
 
 

@@ -22,6 +22,8 @@ from playbooks.common import PackModel
 from playbooks.runner_steps import HttpCheck, RunnerSteps
 from tests.support.docker_engine import Call, DockerEngineStandIn
 
+pytestmark = pytest.mark.kind("unit")
+
 
 class Services(PackModel):
     """Stands for the playbook section that will hold runner steps (e.g. backups.restore)."""
@@ -119,9 +121,10 @@ def test_steps_survive_a_round_trip_through_the_model() -> None:
 # -- running them -----------------------------------------------------------------------------------------
 
 
-def _context(tmp_path: Path, engine: DockerEngineStandIn | None = None, notes: list[str] | None = None) -> StepContext:
+def _context(tmp_path: Path, stand_in: DockerEngineStandIn | None = None,
+             notes: list[str] | None = None) -> StepContext:
     cancel = threading.Event()
-    docker = DockerRunner(engine.base_url, redact=str, cancel=cancel) if engine else None
+    docker = DockerRunner(stand_in.base_url, redact=str, cancel=cancel) if stand_in else None
     return StepContext(runner=LocalRunner(redact=str, cancel=cancel, deadline=None), workdir=tmp_path,
                        docker=docker, cancel=cancel, notes=(notes if notes is not None else []).append)
 
@@ -141,8 +144,8 @@ def test_run_step_runs_a_local_process_in_its_folder(tmp_path: Path) -> None:
         failing.action(ctx)
 
 
-def test_docker_steps_against_the_stand_in(tmp_path: Path, engine: DockerEngineStandIn) -> None:
-    ctx = _context(tmp_path, engine)
+def test_docker_steps_against_the_stand_in(tmp_path: Path, docker_stand_in: DockerEngineStandIn) -> None:
+    ctx = _context(tmp_path, docker_stand_in)
     for step in to_steps(_steps("""
         - docker_exec: {container: web, argv: [sh, -c, "exit 0"]}
         - docker_stop: {container: web, timeout: 30s}
@@ -152,10 +155,10 @@ def test_docker_steps_against_the_stand_in(tmp_path: Path, engine: DockerEngineS
         - docker_start: web
     """)):
         step.action(ctx)
-    assert engine.containers["web"].status == "running"
-    assert engine.containers["worker"].status == "running"
-    assert engine.image_id("app:latest") == engine.image_id("app:backup")
-    assert [c for c in engine.calls if c.action != "exec"] == [
+    assert docker_stand_in.containers["web"].status == "running"
+    assert docker_stand_in.containers["worker"].status == "running"
+    assert docker_stand_in.image_id("app:latest") == docker_stand_in.image_id("app:backup")
+    assert [c for c in docker_stand_in.calls if c.action != "exec"] == [
         Call("stop", "web", {"t": "30"}), Call("start", "worker"), Call("restart", "worker", {"t": "60"}),
         Call("tag", "app:backup", {"repo": "app", "tag": "latest", "force": "0"}), Call("start", "web"),
     ]

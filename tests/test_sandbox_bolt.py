@@ -16,6 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.sandbox import SandboxServer, SlackSimulator
 from tests.support.modals import modal
 
+pytestmark = pytest.mark.kind("integration")
+
 TOKEN = "xoxb-sandbox-token"
 SECRET = "sandbox-signing-secret"
 
