@@ -15,33 +15,33 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.dockerd import PrivateEngine
+from tests.support.dockerd import Dockerd
 from tests.support.stack import BOT_IMAGE, ROOT, build_images, running_stack
 
 IMAGE_SOURCES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "requirements.lock",
                  "bot", "handlers", "playbooks", "storage")
 
 
-def _builds(engine: PrivateEngine) -> str:
+def _builds(dockerd: Dockerd) -> str:
     started = time.monotonic()
-    seconds = build_images(engine).seconds
+    seconds = build_images(dockerd).seconds
     each = ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
     return f"{time.monotonic() - started:.1f} s wall clock (side by side: {each})"
 
 
 def main() -> None:
-    with PrivateEngine(slot="bench") as engine:
-        api = engine.api
+    with Dockerd(slot="bench") as dockerd:
+        api = dockerd.api
         assert api is not None
         for image in api.images():
             api.remove_image(image["Id"], force=True)
         api.prune_builds()
 
         started = time.monotonic()
-        engine.ensure_base_image()
+        dockerd.ensure_base_image()
         print(f"base image (debootstrap --variant=minbase trixie, docker import): {time.monotonic() - started:.1f} s")
-        print(f"cold builds: {_builds(engine)}")
-        print(f"warm builds, nothing changed: {_builds(engine)}")
+        print(f"cold builds: {_builds(dockerd)}")
+        print(f"warm builds, nothing changed: {_builds(dockerd)}")
 
         with tempfile.TemporaryDirectory() as folder:
             context = Path(folder)
@@ -53,12 +53,12 @@ def main() -> None:
                     shutil.copy2(source, context / name)
             with (context / "bot" / "__init__.py").open("a") as changed:
                 changed.write("# a change\n")
-            print(f"warm build of {BOT_IMAGE}, one source file changed: {engine.build(context, BOT_IMAGE):.1f} s")
+            print(f"warm build of {BOT_IMAGE}, one source file changed: {dockerd.build(context, BOT_IMAGE):.1f} s")
 
         for tag in ("opsbot-base:trixie", BOT_IMAGE, "opsbot-example:latest", "opsbot-shop:latest"):
             print(f"size of {tag}: {api.inspect_image(tag)['Size'] / 1e6:.0f} MB")
 
-        with running_stack(engine) as stack:
+        with running_stack(dockerd) as stack:
             print(f"stack: docker-compose up -d until the bot and the shop answer: {stack.up_seconds:.1f} s")
             time.sleep(10)  # let start-up settle before reading memory
             for container in api.containers():

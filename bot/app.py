@@ -1,5 +1,5 @@
-"""The Bolt app and the ASGI application that serves it (DESIGN rule 1: AsyncApp, so acks
-never wait behind each other; blocking work goes to the runtime's thread pool)."""
+"""The Bolt app and the ASGI application that serves it (docs/architecture.md, "Ack first":
+AsyncApp, so acks never wait behind each other; blocking work goes to the runtime's thread pools)."""
 
 from __future__ import annotations
 
@@ -27,19 +27,21 @@ from bot.scheduler import start_scheduler
 from handlers import (
     alerts,
     approvals,
-    backup,
     change,
     guard,
     incident,
+    listeners,
     maintenance,
     notices,
     ops,
-    rollback,
     status_page,
+    windows,
 )
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
+HANDLERS = (incident, notices, change, maintenance, windows, ops, approvals, alerts, status_page)
+"""Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 
 def create_bolt_app(rt: Runtime) -> AsyncApp:
@@ -48,20 +50,14 @@ def create_bolt_app(rt: Runtime) -> AsyncApp:
         retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                         AsyncServerErrorRetryHandler(max_retry_count=2)],
     )
+    # /slack/events checks the signature (and its 5-minute window) before Bolt sees the body
+    # (handlers/guard.py), and Socket Mode has none to check: Bolt need not check it a second time.
+    # Listeners return at their ack and go on in the background (handlers/listeners.py), so Bolt
+    # answers when they return rather than polling for the ack.
     app = AsyncApp(client=client, signing_secret=rt.settings.signing_secret or "",
-                   request_verification_enabled=rt.settings.signing_secret is not None,
-                   process_before_response=False,
+                   request_verification_enabled=False, process_before_response=True,
                    logger=logging.getLogger("slack_bolt"))  # its level and filters (bot/logging.py), not root's
-
-    incident.register(app, rt)
-    backup.register(app, rt)
-    ops.register(app, rt)
-    rollback.register(app, rt)
-    notices.register(app, rt)
-    maintenance.register(app, rt)
-    change.register(app, rt)
-    approvals.register(app, rt)
-    alerts.register(app, rt)
+    listeners.bind(app, rt, HANDLERS)
     return app
 
 
@@ -102,15 +98,12 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
         finally:
             if running:
                 running.shutdown(wait=True)
-            intake.close()
-
-    intake = alerts.AlertIntake(rt)
 
     async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(intake.metrics(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(rt.alert_webhooks.render(), media_type="text/plain; version=0.0.4")
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-              *intake.routes(), *status_page.routes(rt)]
+              *listeners.routes(rt, HANDLERS)]
     if handler:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)

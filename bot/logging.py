@@ -1,4 +1,4 @@
-"""structlog set-up with a redaction processor (DESIGN rule 7)."""
+"""structlog set-up with a redaction processor (docs/architecture.md, "Secrets stay secret")."""
 
 from __future__ import annotations
 

@@ -14,20 +14,26 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from bot.alerts.auth import IntakeSecrets, load_secrets
+from bot.alerts.listen import ListenedChannels
 from bot.alerts.pump import AlertPump
 from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
 from bot.executor.docker_runner import DockerLookups, DockerRunner
-from bot.executor.executor import Executor, GatewayDirectory
+from bot.executor.executor import Executor
 from bot.executor.worker import RunWorker, WorkerDeps
+from bot.gather import Gathered
+from bot.incidents import flows as incident_flows
 from bot.incidents.provision import Provisioner
 from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
+from bot.metrics import Counters
 from bot.ops.registry import operation_problems
 from bot.settings import Settings
+from bot.slack.directory import SlackDirectory
 from bot.slack.gateway import SlackGateway, make_client
 from bot.slack.outbox import OutboxDelivery
 from bot.windows.timers import WindowTimers
+from bot.work import UnitOfWork
 from playbooks.loader import PlaybookError, load_playbook
 from playbooks.models import Playbook
 from storage.db import make_engine
@@ -44,17 +50,26 @@ class Runtime:
     engine: Engine
     gateway: SlackGateway
     clock: Clock
+    work: UnitOfWork
+    """Runs every domain flow: one session, one commit, then delivery of what it queued."""
     delivery: OutboxDelivery
     provisioner: Provisioner
     timers: IncidentTimers
+    reminders: ChangeReminders
+    windows: WindowTimers
     executor: Executor
-    kick_delivery: Callable[[], None]
-    """Deliver queued Slack calls now, in the background (the scheduler tick retries the rest)."""
     quick_pool: ThreadPoolExecutor
     slow_pool: ThreadPoolExecutor
     run_pool: ThreadPoolExecutor
+    intake_pool: ThreadPoolExecutor
+    """Stores alert webhooks: its own threads, so an alert storm never queues ahead of Slack's acks."""
+    notes: Gathered[tuple[str, str, str], str]
+    """``/incident note`` (channel, text, author): notes arriving together are written together, one
+    batch at a time on SQLite (one connection, one writer: a second batch would only wait for it)."""
     alerts: AlertPump
     alert_secrets: IntakeSecrets
+    alert_webhooks: Counters
+    listened: ListenedChannels
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -76,17 +91,17 @@ class Runtime:
     def tick(self) -> None:
         """One scheduler pass: owed channels, due timers, runs and schedules, queued Slack calls."""
         for incident_id in self.provisioner.claim_due():
-            self._safely(self.provisioner.provision, incident_id)
-        self._safely(self.timers.run_due)
-        self._safely(ChangeReminders(self.engine, self.playbook, self.clock, self.executor.directory).run_due)
-        self._safely(WindowTimers(self.engine, self.playbook, self.clock).run_due)
-        self._safely(self.executor.tick)
-        self._safely(self.alerts.run)
-        self._safely(self.delivery.deliver_due)
-        self._safely(self.delivery.prune_sent)
+            self.safely(self.provisioner.provision, incident_id)
+        self.safely(self.timers.run_due)
+        self.safely(self.reminders.run_due)
+        self.safely(self.windows.run_due)
+        self.safely(self.executor.tick)
+        self.safely(self.alerts.run)
+        self.safely(self.delivery.deliver_due)
+        self.safely(self.delivery.prune_sent)
 
     @staticmethod
-    def _safely(fn: Callable[..., Any], *args: Any) -> None:
+    def safely(fn: Callable[..., Any], *args: Any) -> None:
         try:
             fn(*args)
         except Exception:  # a failed pass is retried on the next tick; never kill the scheduler
@@ -95,6 +110,7 @@ class Runtime:
     def close(self) -> None:
         self.executor.worker.stop_all()  # child processes stop; each run is recorded as stopped
         self.run_pool.shutdown(wait=True, cancel_futures=True)
+        self.intake_pool.shutdown(wait=True, cancel_futures=False)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
         self.slow_pool.shutdown(wait=True, cancel_futures=False)
         self.gateway.close()
@@ -117,25 +133,30 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     run_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-run")
 
     def kick_delivery() -> None:
-        slow_pool.submit(Runtime._safely, delivery.deliver_due)
+        """Deliver queued Slack calls now, in the background (the scheduler tick retries the rest)."""
+        slow_pool.submit(Runtime.safely, delivery.deliver_due)
 
     redact = Redactor(settings.secrets)
+
     def docker(cancel: threading.Event, deadline: float | None) -> DockerRunner:
         """Connects on first use only: a bot without Docker runs everything else."""
         return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline)
 
-    directory = GatewayDirectory(gateway)
-    deps = WorkerDeps(engine=engine, playbook=playbook, clock=clock, directory=directory,
-                      redact=redact, kick_delivery=kick_delivery, docker=docker,
+    work = UnitOfWork(engine, playbook, clock, SlackDirectory(gateway), deliver=kick_delivery, redact=redact,
                       lookups=DockerLookups(settings.docker_host, redact=redact))
-    executor = Executor(engine, playbook, clock, gateway, directory, RunWorker(deps, run_pool), kick_delivery, redact)
-    provisioner = Provisioner(engine, gateway, playbook, clock, delivery)
+    provisioner = Provisioner(work, gateway)
+    quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
     return Runtime(
-        settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, delivery=delivery,
-        provisioner=provisioner,
-        timers=IncidentTimers(engine, gateway, playbook, clock), executor=executor, kick_delivery=kick_delivery,
-        quick_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db"),
+        settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
+        delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
+        windows=WindowTimers(work), executor=Executor(work, gateway, RunWorker(WorkerDeps(work, docker), run_pool)),
+        quick_pool=quick_pool, notes=Gathered(quick_pool, lambda notes: incident_flows.notes(work, notes),
+                                              in_flight=1 if engine.dialect.name == "sqlite" else 2),
         slow_pool=slow_pool, run_pool=run_pool,
+        intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
         alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
         alert_secrets=load_secrets(playbook.alerts),
+        alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
+                                "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),
+        listened=ListenedChannels(gateway, playbook.alerts.listen_channels),
     )

@@ -1,5 +1,6 @@
-"""The scheduler tick (DESIGN rule 3): APScheduler runs one pass at start-up and then every
-few seconds; the pass itself claims work in the database, so replicas can all tick."""
+"""The scheduler tick (docs/architecture.md, "Timers are data"): APScheduler runs one pass at
+start-up and then every few seconds; the pass itself claims work in the database, so replicas can
+all tick."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings from the environment (DESIGN "Interfaces"). Bad values stop start-up with one line."""
+"""Settings from the environment (the README's table). Bad values stop start-up with one line."""
 
 from __future__ import annotations
 

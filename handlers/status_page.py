@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
 from bot.public import render, status
 from bot.runtime import Runtime
+from handlers.listeners import route
+
+CACHING = {"Cache-Control": "max-age=30"}
 
 
-def routes(rt: Runtime) -> list[Route]:
-    def page() -> status.StatusPage:
-        with Session(rt.engine) as session:
-            return status.snapshot(session, rt.playbook, rt.clock())
+async def _page(rt: Runtime) -> status.StatusPage:
+    return await rt.run(rt.work, lambda ctx: status.snapshot(ctx.session, ctx.playbook, ctx.now))
 
-    async def as_html(_request: Request) -> Response:
-        return HTMLResponse(render.html(await rt.run(page)), headers={"Cache-Control": "max-age=30"})
 
-    async def as_json(_request: Request) -> Response:
-        return JSONResponse(render.as_json(await rt.run(page)), headers={"Cache-Control": "max-age=30"})
+@route("/status", methods=["GET"])
+async def as_html(rt: Runtime, _request: Request) -> Response:
+    return HTMLResponse(render.html(await _page(rt)), headers=CACHING)
 
-    return [Route("/status", as_html, methods=["GET"]), Route("/status.json", as_json, methods=["GET"])]
+
+@route("/status.json", methods=["GET"])
+async def as_json(rt: Runtime, _request: Request) -> Response:
+    return JSONResponse(render.as_json(await _page(rt)), headers=CACHING)

@@ -1,4 +1,5 @@
-"""``actions.yaml`` and ``schedules.yaml``: the only operations the executor will run (DESIGN rule 5).
+"""``actions.yaml`` and ``schedules.yaml``: the only operations the executor will run
+(docs/architecture.md, "Guarded execution").
 
 An action names an operation implemented in ``bot/ops``, the parameters Slack users may pass (typed,
 with allowed values), its risk and who must approve it, where it may be requested, its lock and its

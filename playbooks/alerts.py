@@ -3,8 +3,9 @@ how each proves who it is, how alert labels map to a severity, at which severity
 opens an incident by itself (below it a triage message asks a human), how often an incident's alert
 summary may be edited, and when a re-fire reopens the incident instead of opening a new one.
 
-Secrets never live in the YAML (DESIGN rule 7): each integration names an environment variable
-(``secret_env``) or a file (``secret_file``) that holds its token, password, HMAC key or routing key.
+Secrets never live in the YAML (docs/architecture.md, "Secrets stay secret"): each integration
+names an environment variable (``secret_env``) or a file (``secret_file``) that holds its token,
+password, HMAC key or routing key.
 """
 
 from __future__ import annotations

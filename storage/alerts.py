@@ -2,7 +2,7 @@
 (Alertmanager's ``groupKey``, an events ``dedup_key``, a Slack alert message); it points at most at
 one incident at a time. An ``Alert`` is one firing of one alert: a re-fire of the same fingerprint
 has a new start time and is a new row. Timers (the debounced summary edit) are columns claimed
-by compare-and-set, as for incidents (DESIGN rule 3)."""
+by compare-and-set, as for incidents (docs/architecture.md, "Timers are data")."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 ticks and the per-year counter behind ``CR-YYYY-NNNN``.
 
 Status moves are compare-and-set updates on ``ChangeRequest.status`` and the emergency reminder is
-a due time claimed the same way (DESIGN rule 3), so a double click or a second replica changes
-nothing twice."""
+a due time claimed the same way (docs/architecture.md, "Timers are data"), so a double click or a
+second replica changes nothing twice."""
 
 from __future__ import annotations
 

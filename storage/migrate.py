@@ -18,7 +18,7 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """All heads: features migrate on their own branches from 0001 and need no merge revision to
-    be applied together."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """One line of revisions (docs/architecture.md names the current head): a new migration
+    revises the head, so there is always exactly one."""
     command.upgrade(alembic_config(engine), revision)

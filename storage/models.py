@@ -1,5 +1,6 @@
-"""Tables. Timers live on the incident row (DESIGN rule 3): a scheduler tick claims due work
-by compare-and-set on these columns, so each reminder fires once across restarts and replicas."""
+"""Tables of incidents, and the outbox. Timers live on the incident row (docs/architecture.md,
+"Timers are data"): a scheduler tick claims due work by compare-and-set on these columns, so each
+reminder fires once across restarts and replicas."""
 
 from __future__ import annotations
 
@@ -106,7 +107,8 @@ class Postmortem(SQLModel, table=True):
 
 
 class OutboundMessage(SQLModel, table=True):
-    """A Slack Web API call waiting to be made (rule 2: nothing is lost when Slack is slow).
+    """A Slack Web API call waiting to be made (docs/architecture.md, "Commit, then tell Slack":
+    nothing is lost when Slack is slow).
 
     ``channel`` may be an ID or a ``#name`` resolved at delivery; ``args`` is the JSON body.
     """

@@ -16,7 +16,7 @@ class RunQuestion(SQLModel, table=True):
     __tablename__ = "run_question"
 
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(index=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
     asked_at: datetime = _when()
     text: str = Field(sa_column=Column(Text, nullable=False))
     choices: str = Field(sa_column=Column(Text, nullable=False))  # JSON [[key, label], ...]

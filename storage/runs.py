@@ -1,6 +1,7 @@
 """Tables of the guarded executor: runs, their approvals, locks, the audit trail and the claimed
-firings of schedules. Every transition of a run is a compare-and-set on ``Run.status`` (DESIGN
-rules 3 and 5): a double click, a replayed request or a second replica changes nothing."""
+firings of schedules. Every transition of a run is a compare-and-set on ``Run.status``
+(docs/architecture.md, "Timers are data" and "Guarded execution"): a double click, a replayed
+request or a second replica changes nothing."""
 
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ from playbooks.actions import ParameterError, Schedule, resolve_parameters
 from playbooks.loader import load_playbook
 from tests.test_playbooks import only_problem, write_override
 
+pytestmark = pytest.mark.kind("unit")
+
 
 def test_default_pack_declares_the_backup_actions_and_schedules() -> None:
     pack = load_playbook()
@@ -84,11 +86,13 @@ def test_resolve_refuses_values_outside_the_declaration() -> None:
         resolve_parameters(restore, {"id": "latest", "database": "app; DROP TABLE users"})
 
 
+RESTORE = load_playbook().actions["backup.restore"]  # loaded once: each example only resolves
+
+
 @given(st.dictionaries(st.sampled_from(["id", "database", "kind", "x"]), st.text(max_size=50), max_size=3))
 def test_resolve_gives_parameters_or_a_parameter_error(given_params: dict[str, str]) -> None:
-    action = load_playbook().actions["backup.restore"]
     try:
-        resolved = resolve_parameters(action, dict(given_params))
+        resolved = resolve_parameters(RESTORE, dict(given_params))
     except ParameterError as exc:
         assert str(exc)
     else:

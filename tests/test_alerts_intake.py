@@ -20,6 +20,8 @@ from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 TOKEN = "am-s3cret-token"
 EXTRA = """\
   grafana:

@@ -21,6 +21,8 @@ from tests.support.alertmanager import alert, notification, write_alert_playbook
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 
+pytestmark = pytest.mark.kind("e2e")
+
 TOKEN = "storm-token"
 GROUPS, PER_GROUP, CRITICAL = 500, 20, 10
 

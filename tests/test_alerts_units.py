@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.alerts import auth
-from bot.alerts.models import PayloadError, parse_alertmanager, parse_event, parse_grafana
+from bot.alerts.payloads import PayloadError, parse_alertmanager, parse_event, parse_grafana
 from playbooks.alerts import AlertSettings
 from playbooks.loader import PlaybookError, load_playbook
+
+pytestmark = pytest.mark.kind("unit")
 
 # Captured from Alertmanager 0.25 (Debian's prometheus-alertmanager): a firing group of two alerts.
 CAPTURED = json.loads("""{"receiver": "bot", "status": "firing", "alerts": [{"status": "firing", "labels":

@@ -12,13 +12,15 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from bot.windows.flows import WindowDesk
-from bot.windows.models import WindowForm
+from bot.windows import flows as windows
+from bot.windows.forms import WindowForm
 from storage.alerts import Alert
 from storage.models import Incident
 from tests.support.alertmanager import alert, notification, write_alert_playbook
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
+
+pytestmark = pytest.mark.kind("e2e")
 
 TOKEN = "am-s3cret-token"
 
@@ -46,9 +48,8 @@ def incidents(bot: BotUnderTest) -> list[Incident]:
 
 def test_alerts_for_services_under_maintenance_are_held_not_paged(bot: BotUnderTest) -> None:
     clock = bot.clock
-    desk = WindowDesk(bot.rt.engine, bot.rt.playbook, clock, bot.rt.executor.directory)
     start = clock() + timedelta(hours=3)
-    desk.schedule(WindowForm(starts_at=start, duration=timedelta(hours=1), title="PostgreSQL upgrade",
+    windows.schedule(bot.rt.work, WindowForm(starts_at=start, duration=timedelta(hours=1), title="PostgreSQL upgrade",
                              activities=(), expected_impact="", services=("postgres", "Redis")), "U0ALICE", None)
     fire(bot, "DbDownBefore", "postgres")  # before the window: pages
     assert len(incidents(bot)) == 1

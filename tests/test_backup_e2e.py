@@ -22,6 +22,8 @@ from tests.support.clock import FakeClock
 from tests.support.runs import runs, wait_status
 from tests.test_executor_e2e import PLATFORM, click
 
+pytestmark = pytest.mark.kind("e2e")
+
 BACKUP_TIMEOUT = 60
 
 
@@ -208,17 +210,17 @@ def test_dump_through_docker_exec_as_the_seed_does(tmp_path: Path, postgres_serv
     config = yaml.safe_load((pack / "backups.yaml").read_text())
     config["database"]["container"] = "postgres"
     (pack / "backups.yaml").write_text(yaml.safe_dump(config))
-    with DockerEngineStandIn(tmp_path) as engine:
-        engine.add_container("postgres")
+    with DockerEngineStandIn(tmp_path) as docker:
+        docker.add_container("postgres")
         with running_bot(tmp_path, f"sqlite:///{tmp_path}/opsbot.db", FakeClock(), playbooks=pack,
-                         env={"DOCKER_HOST": engine.base_url}) as bot:
+                         env={"DOCKER_HOST": docker.base_url}) as bot:
             backup_cmd(bot, "U0ALICE", "run kind=database")
             made = wait_status(bot, runs(bot)[0].id, "succeeded", "failed", timeout=BACKUP_TIMEOUT)
             assert made.status == "succeeded", made.outcome + made.output
             backup_id = json.loads(made.produced)["backup"]
             assert (tmp_path / "backups" / backup_id / "database.sql.gz").is_file()
             assert any(c.action == "exec" and c.target == "postgres" and c.params["argv"].startswith("pg_dump ")
-                       for c in engine.calls)
+                       for c in docker.calls)
             backup_cmd(bot, "U0ALICE", f"restore {backup_id} database={shop}_restored")
             restore = runs(bot)[-1]
             click(bot, "U0BOB", views.APPROVE, restore.id)

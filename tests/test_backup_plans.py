@@ -26,6 +26,8 @@ from bot.sandbox.services.postgres import PostgresServer
 from playbooks.backups import BackupSettings, DatabaseSource
 from tests.support.backups import contents, make_source_database
 
+pytestmark = pytest.mark.kind("unit")
+
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 
 
@@ -172,7 +174,7 @@ def test_prune_dry_run_lists_and_deletes_nothing_then_prune_deletes_exactly_that
 
 def test_restore_test_hashes_rows_by_record_falling_back_to_text_and_finds_them_identical(
         postgres_server: PostgresServer, source: str, tmp_path: Path) -> None:
-    from bot.ops.backup.restore_test import restore_test_plan
+    from bot.ops.backup.scratch_restore import restore_test_plan
 
     with psycopg.connect(postgres_server.conninfo(source), autocommit=True) as db:
         db.execute("CREATE TABLE audit (id int PRIMARY KEY, body json)")  # json has no hash function
@@ -191,7 +193,7 @@ def test_restore_test_fails_when_the_restored_contents_differ_from_the_dump_time
         postgres_server: PostgresServer, source: str, tmp_path: Path) -> None:
     import json
 
-    from bot.ops.backup.restore_test import restore_test_plan
+    from bot.ops.backup.scratch_restore import restore_test_plan
 
     settings = settings_for(postgres_server, source, tmp_path)
     backup = Catalog(Path(settings.root)).find(run(backup_plan(settings, now=NOW, kind="database"),

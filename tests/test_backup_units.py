@@ -17,6 +17,8 @@ from bot.ops.backup.crypto import CHUNK, TAG, DecryptionFailed, decrypt_stream, 
 from bot.ops.backup.retention import apply_policy
 from playbooks.backups import Retention
 
+pytestmark = pytest.mark.kind("unit")
+
 KEY = bytes(range(32))
 
 

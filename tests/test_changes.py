@@ -21,6 +21,8 @@ from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 PLATFORM = "C0PLATFORM"
 REQUESTER, TEAM_LEAD, OPS_LEAD, SECURITY, OTHER = "U0ALICE", "U0DAVE", "U0BOB", "U0CAROL", "U0KIM"
 
@@ -330,7 +332,7 @@ def test_a_change_links_to_a_maintenance_window(bot: BotUnderTest) -> None:
         assert "linked to maintenance window MW-3" in command(bot, OTHER, f"link {cr.number} window 3")
         assert change(bot, cr.number).maintenance_window_id == 3
         return
-    from storage.maintenance import MaintenanceWindow
+    from storage.windows import MaintenanceWindow
 
     assert "There is no maintenance window MW-3" in command(bot, OTHER, f"link {cr.number} window 3")
     assert change(bot, cr.number).maintenance_window_id is None

@@ -16,25 +16,27 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.changes import service
-from bot.changes.flows import ChangeDesk
-from bot.changes.models import ChangeForm, parse_form
+from bot.changes import flows, service
+from bot.changes.forms import ChangeForm, parse_form
 from bot.changes.reminders import ChangeReminders
+from bot.refusal import Refusal
+from bot.work import UnitOfWork
 from playbooks.loader import PACK_DIR, PlaybookError, load_playbook
 from storage.changes import ChangeEvent, ChangeRequest
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import OutboundMessage
 from tests.support.clock import FakeClock
+from tests.support.directory import StaticDirectory
+
+pytestmark = pytest.mark.kind("unit")
 
 PLAYBOOK = load_playbook()
 
 
-class Members:
+def Members() -> StaticDirectory:  # noqa: N802
     """A directory whose groups are as the sandbox seeds them."""
-
-    def group_members(self, handle: str) -> frozenset[str]:
-        return frozenset({"@team-leads": {"U0DAVE"}, "@platform-ops-lead": {"U0BOB"}}.get(handle, set()))
+    return StaticDirectory({"@team-leads": {"U0DAVE"}, "@platform-ops-lead": {"U0BOB"}})
 
 
 def a_form(category: str = "normal", approver: str | None = None) -> ChangeForm:
@@ -75,9 +77,9 @@ def in_threads(count: int, work: Any) -> list[Any]:
 
 
 def test_concurrent_submissions_get_unique_consecutive_numbers_on_postgresql(pg: Engine) -> None:
-    desk = ChangeDesk(pg, PLAYBOOK, FakeClock(), Members(), lambda: None)
+    work = UnitOfWork(pg, PLAYBOOK, FakeClock(), Members())
     count = 24  # more than the engine's pool (10 + 10 overflow waits, the rest race)
-    numbers = in_threads(count, lambda i: desk.submit(a_form(), f"U0USER{i}", f"view:{i}")[0])
+    numbers = in_threads(count, lambda i: flows.submit(work, a_form(), f"U0USER{i}", f"view:{i}")[0])
     assert sorted(numbers) == [f"CR-2026-{n:04d}" for n in range(1, count + 1)]
     with Session(pg) as session:
         rows = session.exec(select(ChangeRequest)).all()
@@ -85,28 +87,28 @@ def test_concurrent_submissions_get_unique_consecutive_numbers_on_postgresql(pg:
 
 
 def test_a_double_submission_racing_itself_is_one_request(pg: Engine) -> None:
-    desk = ChangeDesk(pg, PLAYBOOK, FakeClock(), Members(), lambda: None)
-    results = in_threads(6, lambda _i: desk.submit(a_form(), "U0ALICE", "view:V1"))
+    work = UnitOfWork(pg, PLAYBOOK, FakeClock(), Members())
+    results = in_threads(6, lambda _i: flows.submit(work, a_form(), "U0ALICE", "view:V1"))
     assert {number for number, _ in results} == {"CR-2026-0001"}
     assert sum(created for _, created in results) == 1
     # the failed attempts gave their numbers back: the next request is 0002
-    assert desk.submit(a_form(), "U0ALICE", "view:V2")[0] == "CR-2026-0002"
+    assert flows.submit(work, a_form(), "U0ALICE", "view:V2")[0] == "CR-2026-0002"
 
 
 def test_numbers_restart_each_year(pg: Engine) -> None:
     clock = FakeClock(datetime(2026, 12, 31, 23, 59, tzinfo=UTC))
-    desk = ChangeDesk(pg, PLAYBOOK, clock, Members(), lambda: None)
-    assert desk.submit(a_form(), "U0ALICE", None)[0] == "CR-2026-0001"
+    work = UnitOfWork(pg, PLAYBOOK, clock, Members())
+    assert flows.submit(work, a_form(), "U0ALICE", None)[0] == "CR-2026-0001"
     clock.advance(timedelta(minutes=2))
-    assert desk.submit(a_form(), "U0ALICE", None)[0] == "CR-2027-0001"
-    assert desk.submit(a_form(), "U0ALICE", None)[0] == "CR-2027-0002"
+    assert flows.submit(work, a_form(), "U0ALICE", None)[0] == "CR-2027-0001"
+    assert flows.submit(work, a_form(), "U0ALICE", None)[0] == "CR-2027-0002"
 
 
 def test_an_owed_reminder_goes_out_once_when_ticks_race(pg: Engine) -> None:
     clock = FakeClock()
-    desk = ChangeDesk(pg, PLAYBOOK, clock, Members(), lambda: None)
-    number, _ = desk.submit(a_form("emergency", approver="U0BOB"), "U0ALICE", None)
-    reminders = ChangeReminders(pg, PLAYBOOK, clock, Members())
+    work = UnitOfWork(pg, PLAYBOOK, clock, Members())
+    number, _ = flows.submit(work, a_form("emergency", approver="U0BOB"), "U0ALICE", None)
+    reminders = ChangeReminders(work)
     assert reminders.run_due() == 0  # not due yet
     for interval in (1, 2):
         clock.advance(timedelta(hours=1))
@@ -115,7 +117,7 @@ def test_an_owed_reminder_goes_out_once_when_ticks_race(pg: Engine) -> None:
         with Session(pg) as session:
             dms = session.exec(select(OutboundMessage).where(OutboundMessage.purpose == "change_reminder_dm")).all()
             assert len(dms) == 1 + interval  # the notice at request time, then one per interval
-    desk.by_number(number, lambda ctx, cr: service.approve(ctx, cr, "U0BOB"))
+    flows.by_number(work, number, lambda ctx, cr: service.approve(ctx, cr, "U0BOB"))
     clock.advance(timedelta(hours=5))
     assert reminders.run_due() == 0
     with Session(pg) as session:
@@ -124,13 +126,13 @@ def test_an_owed_reminder_goes_out_once_when_ticks_race(pg: Engine) -> None:
 
 
 def test_approval_clicks_racing_approve_once(pg: Engine) -> None:
-    desk = ChangeDesk(pg, PLAYBOOK, FakeClock(), Members(), lambda: None)
-    number, _ = desk.submit(a_form(), "U0ALICE", None)
+    work = UnitOfWork(pg, PLAYBOOK, FakeClock(), Members())
+    number, _ = flows.submit(work, a_form(), "U0ALICE", None)
 
     def click(_i: int) -> str:
         try:
-            return desk.by_number(number, lambda ctx, cr: service.approve(ctx, cr, "U0DAVE"))
-        except service.ChangeError as exc:
+            return flows.by_number(work, number, lambda ctx, cr: service.approve(ctx, cr, "U0DAVE"))
+        except Refusal as exc:
             return str(exc)
 
     answers = in_threads(6, click)

@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.sandbox.services.process import free_port
 from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.kind("e2e")
 
 
 def opsbot(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.incidents import commands as cmd
+
+pytestmark = pytest.mark.kind("unit")
 
 
 def test_declare_parses_severity_case_insensitively_and_squashes_spaces() -> None:

@@ -17,17 +17,18 @@ import pytest
 from bot.executor import views
 from bot.sandbox.remote import RemoteSandbox
 from bot.sandbox.simulator import SlackSimulator
-from tests.support.dockerd import BASE_IMAGE, CA_BUNDLE, PrivateEngine
+from tests.support.dockerd import BASE_IMAGE, CA_BUNDLE, Dockerd
 from tests.support.runs import runs, wait_status
 from tests.support.stack import BOT_IMAGE, ROOT, SHOP_IMAGE, Stack, StackBot, get, running_stack
 from tests.support.waiting import eventually
 from tests.test_executor_e2e import PLATFORM, answers, click
 
 RUN_TIMEOUT = 180
+pytestmark = pytest.mark.kind("e2e")
 
 
 @pytest.fixture(scope="module")
-def stack(dockerd: PrivateEngine) -> Iterator[Stack]:
+def stack(dockerd: Dockerd) -> Iterator[Stack]:
     with running_stack(dockerd) as running:
         print(f"image builds: {running.images.seconds}; stack up and healthy in {running.up_seconds:.1f} s")
         yield running
@@ -58,12 +59,12 @@ def orders(stack: Stack) -> int:
 
 
 def test_the_image_runs_as_a_user_with_pg_dump_17_and_the_locked_versions(stack: Stack) -> None:
-    engine = stack.engine
-    assert engine.api is not None
-    config = engine.api.inspect_image(BOT_IMAGE)["Config"]
+    dockerd = stack.dockerd
+    assert dockerd.api is not None
+    config = dockerd.api.inspect_image(BOT_IMAGE)["Config"]
     assert config["User"] == "opsbot" and config["Entrypoint"] == ["opsbot"]
     assert not config.get("Volumes"), "no anonymous volume: the compose file names the bot's volume"
-    shown = engine.cli("run", "--rm", "--network", "none", "--entrypoint", "sh", BOT_IMAGE, "-c",
+    shown = dockerd.cli("run", "--rm", "--network", "none", "--entrypoint", "sh", BOT_IMAGE, "-c",
                        "id -u; pg_dump --version; pg_restore --version; python3 --version; "
                        "/opt/opsbot/bin/pip list --format=freeze --disable-pip-version-check").stdout.decode()
     uid, pg_dump, pg_restore, python, *installed = shown.splitlines()
@@ -81,12 +82,12 @@ def test_the_image_runs_as_a_user_with_pg_dump_17_and_the_locked_versions(stack:
 def test_the_ca_bundle_given_to_pip_is_in_no_layer_of_the_image(stack: Stack, tmp_path: Path) -> None:
     """Every layer the build made (the base image's came before it) is read whole: no file named like
     the secret, none with the bundle's content, even one a later layer deleted."""
-    assert stack.engine.api is not None
+    assert stack.dockerd.api is not None
     bundle = CA_BUNDLE.read_bytes()
-    base_layers = len(stack.engine.api.inspect_image(BASE_IMAGE)["RootFS"]["Layers"])
+    base_layers = len(stack.dockerd.api.inspect_image(BASE_IMAGE)["RootFS"]["Layers"])
     saved = tmp_path / "image.tar"
     with saved.open("wb") as out:
-        for chunk in stack.engine.api.get_image(BOT_IMAGE):
+        for chunk in stack.dockerd.api.get_image(BOT_IMAGE):
             out.write(chunk)
     found, read = [], 0
     with tarfile.open(saved) as image:
@@ -102,7 +103,7 @@ def test_the_ca_bundle_given_to_pip_is_in_no_layer_of_the_image(stack: Stack, tm
                         if content and content.read() == bundle:
                             found.append(entry.name)
     assert read >= 3 and found == []
-    history = stack.engine.cli("history", "--no-trunc", BOT_IMAGE).stdout.decode()
+    history = stack.dockerd.cli("history", "--no-trunc", BOT_IMAGE).stdout.decode()
     assert "BEGIN CERTIFICATE" not in history and "pip_ca" not in history
 
 
@@ -122,7 +123,7 @@ def test_the_sandbox_slack_drives_a_bot_deployed_in_the_stack(stack: Stack) -> N
     console, driven from this process): the example pack, the stack's database and Docker Engine."""
     name = stack.compose("run", "-d", "--rm", "opsbot", "sandbox", "--deployed", "--no-console").split()[-1]
     try:
-        bot_port, slack_port = (stack.engine.publish(port, container=name) for port in (3000, 3001))
+        bot_port, slack_port = (stack.dockerd.publish(port, container=name) for port in (3000, 3001))
         eventually(lambda: get(f"http://127.0.0.1:{bot_port}/healthz").status == 200, timeout=60, interval=0.5,
                    what="the sandboxed bot to answer")
         remote = RemoteSandbox(f"http://127.0.0.1:{slack_port}")
@@ -132,7 +133,7 @@ def test_the_sandbox_slack_drives_a_bot_deployed_in_the_stack(stack: Stack) -> N
         assert "rollback" in listed.text and "maintenance.enable" in listed.text
         assert "unavailable" not in listed.text, "the deployment's own pack, not the sandbox's"
     finally:
-        stack.engine.cli("rm", "-f", name, check=False)
+        stack.dockerd.cli("rm", "-f", name, check=False)
 
 
 # -- operations, through Slack ------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def test_maintenance_mode_on_the_nginx_container_then_off(stack: Stack) -> None:
 
 
 def test_rollback_retags_the_shop_image_and_recreates_its_containers(stack: Stack) -> None:
-    bot, api = stack.bot, stack.engine.api
+    bot, api = stack.bot, stack.dockerd.api
     assert api is not None
     backup_id = api.inspect_image(f"{SHOP_IMAGE}:backup")["Id"]
     assert json.loads(stack.shop("/release").body)["release"] == "2"

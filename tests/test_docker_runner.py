@@ -20,7 +20,9 @@ import pytest
 from bot.executor.docker_runner import DockerRunner
 from bot.executor.plan import Cancelled, StepFailed
 from tests.support.docker_engine import DockerEngineStandIn
-from tests.support.dockerd import PrivateEngine
+from tests.support.dockerd import Dockerd
+
+pytestmark = pytest.mark.kind("integration")
 
 
 def _redact(text: str) -> str:
@@ -28,7 +30,7 @@ def _redact(text: str) -> str:
 
 
 @pytest.fixture
-def web(dockerd: PrivateEngine) -> Iterator[str]:
+def web(dockerd: Dockerd) -> Iterator[str]:
     """A running ``web`` and an exited ``worker``."""
     dockerd.run_container("web")
     dockerd.run_container("worker", running=False)
@@ -38,13 +40,13 @@ def web(dockerd: PrivateEngine) -> Iterator[str]:
 
 
 @pytest.fixture
-def runner(dockerd: PrivateEngine, web: str) -> Iterator[DockerRunner]:
+def runner(dockerd: Dockerd, web: str) -> Iterator[DockerRunner]:
     runner = DockerRunner(dockerd.base_url, redact=_redact, timeout_seconds=5)
     yield runner
     runner.close()
 
 
-def _state(dockerd: PrivateEngine, name: str) -> str:
+def _state(dockerd: Dockerd, name: str) -> str:
     assert dockerd.api is not None
     return str(dockerd.api.inspect_container(name)["State"]["Status"])
 
@@ -108,7 +110,7 @@ def test_exec_feeds_stdin(runner: DockerRunner, tmp_path: Path) -> None:
     assert out.read_bytes() == data
 
 
-def test_cancel_stops_a_running_exec_promptly(dockerd: PrivateEngine, web: str) -> None:
+def test_cancel_stops_a_running_exec_promptly(dockerd: Dockerd, web: str) -> None:
     cancel = threading.Event()
     runner = DockerRunner(dockerd.base_url, redact=_redact, cancel=cancel)
     threading.Timer(0.3, cancel.set).start()
@@ -118,7 +120,7 @@ def test_cancel_stops_a_running_exec_promptly(dockerd: PrivateEngine, web: str) 
     assert time.monotonic() - started < 3
 
 
-def test_deadline_stops_a_quiet_exec(dockerd: PrivateEngine, web: str) -> None:
+def test_deadline_stops_a_quiet_exec(dockerd: Dockerd, web: str) -> None:
     runner = DockerRunner(dockerd.base_url, redact=_redact, deadline=time.monotonic() + 0.5)
     with pytest.raises(Cancelled, match="timed out"):
         runner.exec("web", ["sleep", "30"])
@@ -136,7 +138,7 @@ def test_exec_in_unknown_or_stopped_container(runner: DockerRunner) -> None:
 # -- containers and images --------------------------------------------------------------------------------
 
 
-def test_restart_stop_start_change_state(runner: DockerRunner, dockerd: PrivateEngine) -> None:
+def test_restart_stop_start_change_state(runner: DockerRunner, dockerd: Dockerd) -> None:
     since = time.time()
     runner.stop("web", timeout_seconds=3)
     assert _state(dockerd, "web") == "exited"
@@ -153,7 +155,7 @@ def test_restart_stop_start_change_state(runner: DockerRunner, dockerd: PrivateE
     runner.stop("worker")
 
 
-def test_a_slow_stop_within_its_timeout_outlasts_the_client_timeout(dockerd: PrivateEngine) -> None:
+def test_a_slow_stop_within_its_timeout_outlasts_the_client_timeout(dockerd: Dockerd) -> None:
     dockerd.run_container("stubborn", stop_signal="SIGTERM")  # PID 1 ignores SIGTERM: killed after the timeout
     runner = DockerRunner(dockerd.base_url, redact=_redact, timeout_seconds=1)
     started = time.monotonic()
@@ -170,7 +172,7 @@ def test_unknown_container(runner: DockerRunner) -> None:
             call()
 
 
-def test_tag_backup_as_latest(runner: DockerRunner, dockerd: PrivateEngine) -> None:
+def test_tag_backup_as_latest(runner: DockerRunner, dockerd: Dockerd) -> None:
     backup = dockerd.image("app:backup")
     runner.tag("app:backup", "app:latest")
     assert dockerd.image_id("app:latest") == backup
@@ -187,7 +189,7 @@ def test_tag_backup_as_latest(runner: DockerRunner, dockerd: PrivateEngine) -> N
 
 
 @pytest.fixture
-def app(dockerd: PrivateEngine) -> Iterator[tuple[str, str]]:
+def app(dockerd: Dockerd) -> Iterator[tuple[str, str]]:
     """``app`` running ``app:latest`` (RELEASE=2) on a network with the alias ``shop``, a volume and
     its own environment; ``app:backup`` is RELEASE=1. Yields (backup ID, latest ID)."""
     assert dockerd.api is not None
@@ -212,7 +214,7 @@ def app(dockerd: PrivateEngine) -> Iterator[tuple[str, str]]:
 
 
 def test_recreate_runs_the_image_the_tag_names_now_with_the_same_settings(
-        dockerd: PrivateEngine, app: tuple[str, str]) -> None:
+        dockerd: Dockerd, app: tuple[str, str]) -> None:
     backup, _latest = app
     assert dockerd.api is not None
     old = dockerd.api.inspect_container("app")
@@ -234,7 +236,7 @@ def test_recreate_runs_the_image_the_tag_names_now_with_the_same_settings(
     assert [c for c in dockerd.api.containers(all=True) if "app-replaced" in c["Names"][0]] == [], "old one removed"
 
 
-def test_a_recreate_that_fails_puts_the_old_container_back(dockerd: PrivateEngine, app: tuple[str, str]) -> None:
+def test_a_recreate_that_fails_puts_the_old_container_back(dockerd: Dockerd, app: tuple[str, str]) -> None:
     assert dockerd.api is not None
     old = dockerd.api.inspect_container("app")
     runner = DockerRunner(dockerd.base_url, redact=_redact)
@@ -272,10 +274,10 @@ def test_engine_unreachable(tmp_path: Path) -> None:
         deaf.close()
 
 
-def test_engine_going_away_after_first_use(engine: DockerEngineStandIn) -> None:
+def test_engine_going_away_after_first_use(docker_stand_in: DockerEngineStandIn) -> None:
     """The stand-in: the suite's shared engine cannot be stopped under the other tests."""
-    runner = DockerRunner(engine.base_url, redact=_redact, timeout_seconds=5)
+    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, timeout_seconds=5)
     runner.restart("web")
-    engine.stop()
+    docker_stand_in.stop()
     with pytest.raises(StepFailed, match="^cannot reach the Docker engine at"):
         runner.restart("web")

@@ -21,6 +21,8 @@ from tests.support.clock import FakeClock
 from tests.support.runs import button_message, demo_pack, run, runs, wait_status
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 PLATFORM = "C0PLATFORM"
 
 

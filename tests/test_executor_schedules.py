@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from bot.runtime import build_runtime
@@ -14,6 +15,8 @@ from storage.runs import ScheduleFiring
 from tests.support.bot import bot_env, running_bot
 from tests.support.clock import FakeClock
 from tests.support.runs import demo_pack, runs, wait_status
+
+pytestmark = pytest.mark.kind("e2e")
 
 EVERY_MINUTE = """
 echo-every-minute:

@@ -20,6 +20,8 @@ from bot.sandbox.simulator import SlackSimulator
 from playbooks.loader import PACK_DIR
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 
 @pytest.fixture
 def slack() -> Iterator[SandboxServer]:

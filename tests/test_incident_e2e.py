@@ -14,6 +14,8 @@ from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 
 @pytest.fixture
 def bot(tmp_path: Path, database_url: str) -> Iterator[BotUnderTest]:

@@ -14,6 +14,8 @@ from bot.executor.local import LocalRunner
 from bot.executor.plan import Cancelled, StepFailed
 from bot.logging import Redactor
 
+pytestmark = pytest.mark.kind("unit")
+
 
 def runner(*, deadline: float | None = None, cancel: threading.Event | None = None) -> LocalRunner:
     return LocalRunner(redact=Redactor(["hunter2-secret"]), cancel=cancel or threading.Event(), deadline=deadline)

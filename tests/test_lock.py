@@ -8,10 +8,12 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.kind("unit")
 
 
 def _locked() -> dict[str, tuple[str, int]]:

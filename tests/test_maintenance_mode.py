@@ -29,6 +29,8 @@ from tests.support.runs import button_message, runs, wait_status
 from tests.support.waiting import eventually
 from tests.test_executor_e2e import PLATFORM, Recorder, answers, click
 
+pytestmark = pytest.mark.kind("e2e")
+
 
 @dataclass
 class Site:

@@ -21,21 +21,22 @@ from sqlmodel import Session
 from bot.executor.docker_runner import DockerRunner
 from bot.executor.local import LocalRunner
 from bot.executor.plan import StepContext, StepFailed
-from bot.maintenance.commands import EnableRequest, ParseError, parse_enable
-from bot.maintenance.mode import DISABLE, ENABLE, is_on, status
+from bot.maintenance.commands import SUBCOMMANDS, USAGE, EnableRequest, ParseError, parse, parse_enable
+from bot.maintenance.mode import DISABLE, ENABLE, current, status
 from bot.maintenance.views import status_text
 from bot.ops.maintenance import nginx as nginx_switch
 from bot.ops.maintenance.plans import enable_plan
 from bot.sandbox.services.process import free_port
-from handlers.maintenance import SUBCOMMANDS, usage
 from playbooks.actions import resolve_parameters
 from playbooks.loader import PlaybookError, load_playbook
 from playbooks.maintenance import NginxSettings
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.runs import Run
-from tests.support.dockerd import PrivateEngine
+from tests.support.dockerd import Dockerd
 from tests.support.nginx import Nginx, nginx_site
+
+pytestmark = pytest.mark.kind("unit")
 
 NOW = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)  # a Saturday
 
@@ -82,9 +83,10 @@ def test_the_eta_is_shown_as_people_read_it() -> None:
 
 
 def test_help_lists_every_subcommand_in_the_table() -> None:
-    shown = usage()
-    for name, sub in SUBCOMMANDS.items():
-        assert sub.usage in shown, name
+    shown = USAGE
+    for name, usage in SUBCOMMANDS.items():
+        assert usage in shown, name
+        assert not isinstance(parse(name), ParseError) or "Unknown subcommand" not in parse(name).message, name
 
 
 def _problems(folder: Path) -> str:
@@ -137,6 +139,7 @@ def _context(tmp_path: Path) -> StepContext:
     return StepContext(runner=LocalRunner(redact=str, cancel=cancel, deadline=None), workdir=tmp_path, cancel=cancel)
 
 
+@pytest.mark.kind("integration")  # a real nginx
 def test_a_reload_that_silently_does_not_apply_is_caught_by_the_probe_and_undone(tmp_path: Path, nginx: Nginx) -> None:
     normal = nginx.site.read_text()
     steps = _first_steps(tmp_path, nginx, reload=["true"])  # "succeeds", changes nothing, as a failed reload
@@ -151,6 +154,7 @@ def test_a_reload_that_silently_does_not_apply_is_caught_by_the_probe_and_undone
     assert nginx.site.read_text() == normal and nginx.get("/").status == 200
 
 
+@pytest.mark.kind("integration")  # a real nginx
 def test_a_maintenance_config_that_blocks_the_health_check_is_undone(tmp_path: Path, nginx: Nginx) -> None:
     nginx.maintenance.write_text(nginx.maintenance.read_text().replace(
         "location = /health {", "location = /healthz {"))
@@ -183,20 +187,20 @@ def test_the_state_is_the_last_successful_switch_and_status_says_when_redis_is_a
         "queue": {"redis_url": f"redis://127.0.0.1:{free_port()}/0"}, "flag_file": str(tmp_path / ".maintenance")}))
     playbook = load_playbook(pack)
     with Session(engine) as session:
-        assert not is_on(session)
+        assert not current(session).on
         _run(session, ENABLE, "failed", NOW)
-        assert not is_on(session), "a failed enable did not switch it on"
+        assert not current(session).on, "a failed enable did not switch it on"
         _run(session, ENABLE, "succeeded", NOW + timedelta(minutes=1), reason="Upgrade", eta="23:00")
-        assert is_on(session)
+        assert current(session).on
         shown = status_text(status(session, playbook), playbook.maintenance)
         assert "*on* since 2026-11-28 22:01 UTC" in shown and "<@U0ALICE>" in shown and "23:00 UTC" in shown
         assert "depth unknown (Redis at redis://127.0.0.1:" in shown and "did not answer" in shown
         assert "does not match" in shown, "the flag file is absent although the record says on"
         _run(session, DISABLE, "running", NOW + timedelta(minutes=2))
-        assert is_on(session) and "is disabling it (running)" in status_text(status(session, playbook),
+        assert current(session).on and "is disabling it (running)" in status_text(status(session, playbook),
                                                                              playbook.maintenance)
         _run(session, DISABLE, "succeeded", NOW + timedelta(minutes=3))
-        assert not is_on(session)
+        assert not current(session).on
     engine.dispose()
 
 
@@ -204,7 +208,7 @@ def test_the_state_is_the_last_successful_switch_and_status_says_when_redis_is_a
 
 
 def test_with_a_container_test_and_reload_run_there_and_a_refusal_puts_the_site_file_back(
-        tmp_path: Path, dockerd: PrivateEngine) -> None:
+        tmp_path: Path, dockerd: Dockerd) -> None:
     dockerd.run_container("edge")
     site, maintenance = tmp_path / "site.conf", tmp_path / "maintenance.conf"
     site.write_text("normal")

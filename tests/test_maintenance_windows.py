@@ -19,12 +19,14 @@ from bot.sandbox.models import Message
 from bot.sandbox.seed import default_workspace
 from bot.windows import views
 from playbooks.loader import PACK_DIR
-from storage.maintenance import CANCELLED, MaintenanceCheck, MaintenanceWindow
 from storage.models import OutboundMessage
 from storage.runs import Run
+from storage.windows import CANCELLED, MaintenanceCheck, MaintenanceWindow
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.kind("e2e")
 
 PLATFORM, GENERAL = "C0PLATFORM", "C0GENERAL"
 START = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)  # a Monday; the clock starts Saturday 09:30

@@ -13,17 +13,22 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.refusal import Refusal
 from bot.windows import service
-from bot.windows.models import WindowError, WindowForm
+from bot.windows.forms import WindowForm
 from bot.windows.standing import occurrences
 from bot.windows.timers import WindowTimers
+from bot.work import Ctx, UnitOfWork
 from playbooks.loader import load_playbook
 from playbooks.models import Playbook
 from storage.db import make_engine, session_scope
-from storage.maintenance import CANCELLED, DONE, DROPPED, FIRED, PENDING, MaintenanceTimer, MaintenanceWindow
 from storage.migrate import upgrade
 from storage.models import OutboundMessage
+from storage.windows import CANCELLED, DONE, DROPPED, FIRED, PENDING, MaintenanceTimer, MaintenanceWindow
 from tests.support.clock import FakeClock
+from tests.support.directory import StaticDirectory
+
+pytestmark = pytest.mark.kind("unit")
 
 START = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)  # a Wednesday: no standing window that day
 
@@ -51,7 +56,7 @@ def schedule(engine: Engine, playbook: Playbook, clock: FakeClock, start: dateti
                       activities=("Upgrade to 16.4", "Vacuum"), expected_impact="30 minutes downtime",
                       services=("postgres", "backend"))
     with session_scope(engine) as session:
-        window, created = service.schedule(service.Ctx(session, clock(), playbook), form, "U0ALICE", None)
+        window, created = service.schedule(Ctx(session, clock(), playbook, StaticDirectory()), form, "U0ALICE", None)
         assert created and window.id is not None
         return window.id
 
@@ -77,7 +82,7 @@ def test_notices_fire_once_across_a_restart_between_t24h_and_t2h(database_url: s
     first = make_engine(database_url)
     upgrade(first)
     window_id = schedule(first, playbook, clock)
-    timers_1 = WindowTimers(first, playbook, clock)
+    timers_1 = WindowTimers(UnitOfWork(first, playbook, clock, StaticDirectory()))
     assert timers_1.run_due() == 0
     at(clock, START - timedelta(hours=24))
     assert timers_1.run_due() == 2  # the 24-hour notice and the T-24h checklist stage
@@ -87,7 +92,7 @@ def test_notices_fire_once_across_a_restart_between_t24h_and_t2h(database_url: s
     at(clock, START - timedelta(hours=2, minutes=-3))  # …and comes back after T-2h
     second = make_engine(database_url)
     upgrade(second)
-    timers_2 = WindowTimers(second, playbook, clock)
+    timers_2 = WindowTimers(UnitOfWork(second, playbook, clock, StaticDirectory()))
     fired = timers_2.run_due()
     assert timers_2.run_due() == 0
     notice_24h = sent(second, f"window:{window_id}:notice_24h")
@@ -117,7 +122,7 @@ def test_two_replicas_fire_each_notice_once(database_url: str, playbook: Playboo
     engines = [make_engine(database_url), make_engine(database_url)]
     upgrade(engines[0])
     window_id = schedule(engines[0], playbook, clock)
-    replicas = [WindowTimers(engine, playbook, clock) for engine in engines]
+    replicas = [WindowTimers(UnitOfWork(engine, playbook, clock, StaticDirectory())) for engine in engines]
     at(clock, START - timedelta(minutes=30))  # everything up to T-30m is due at once
     barrier = threading.Barrier(4)
     counts: list[int] = []
@@ -147,7 +152,7 @@ def test_a_late_window_sends_only_the_latest_notice_and_stage(db: Engine, playbo
     assert state["notice_24h"].state == DROPPED and state["notice_2h"].state == PENDING
     assert state["stage_T-24h"].state == DROPPED and state["stage_T-2h"].state == PENDING
     assert state["stage_T-30m"].state == PENDING
-    WindowTimers(db, playbook, clock).run_due()
+    WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory())).run_due()
     assert len(sent(db, f"window:{window_id}:notice_2h")) == 1 and not sent(db, f"window:{window_id}:notice_24h")
     [stage] = [m for m in sent(db, f"window:{window_id}") if "is at T-2h" in json.loads(m.args)["text"]]
     assert "Send maintenance notification to users" in json.loads(stage.args)["text"]  # T-24h items still open
@@ -158,7 +163,7 @@ def test_move_retimes_pending_notices_and_tells_who_was_told(db: Engine, playboo
     window_id = schedule(db, playbook, clock)
     later = START + timedelta(days=7)
     with session_scope(db) as session:  # nothing was announced yet: no notice of the move
-        text = service.move(service.Ctx(session, clock(), playbook), window_id, later, "U0BOB")
+        text = service.move(Ctx(session, clock(), playbook, StaticDirectory()), window_id, later, "U0BOB")
     assert "re-timed" in text and "notice of the new time" not in text
     state = timers(db, window_id)
     assert state["notice_24h"].due_at == later - timedelta(hours=24)
@@ -166,12 +171,12 @@ def test_move_retimes_pending_notices_and_tells_who_was_told(db: Engine, playboo
     assert state["complete"].due_at == later + timedelta(hours=1)
     assert not sent(db, f"window:{window_id}:moved")
 
-    runner = WindowTimers(db, playbook, clock)
+    runner = WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory()))
     at(clock, later - timedelta(hours=24))
     runner.run_due()
     new_start = later + timedelta(hours=1)  # an hour later, after the 24-hour notice went out
     with session_scope(db) as session:
-        text = service.move(service.Ctx(session, clock(), playbook), window_id, new_start, "U0BOB")
+        text = service.move(Ctx(session, clock(), playbook, StaticDirectory()), window_id, new_start, "U0BOB")
     assert "notice of the new time goes out" in text
     [moved] = sent(db, f"window:{window_id}:moved")
     assert ("announced for Wednesday 09 December 2026 at 22:00 UTC moves to Wednesday 09 December 2026 "
@@ -188,23 +193,23 @@ def test_cancel_drops_pending_notices_and_announces_only_what_was_announced(db: 
     clock = FakeClock()
     quiet, told = schedule(db, playbook, clock), schedule(db, playbook, clock, start=START + timedelta(days=1))
     with session_scope(db) as session:
-        service.cancel(service.Ctx(session, clock(), playbook), quiet, "U0BOB")
+        service.cancel(Ctx(session, clock(), playbook, StaticDirectory()), quiet, "U0BOB")
     assert not sent(db, f"window:{quiet}:cancelled")
     at(clock, START + timedelta(hours=1))  # past the first window's times: nothing fires for it
-    runner = WindowTimers(db, playbook, clock)
+    runner = WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory()))
     runner.run_due()
     assert not [m for m in sent(db, f"window:{quiet}:notice_24h") + sent(db, f"window:{quiet}:complete")]
     assert {t.state for t in timers(db, quiet).values()} == {DROPPED}
     assert len(sent(db, f"window:{told}:notice_24h")) == 1
     with session_scope(db) as session:
-        text = service.cancel(service.Ctx(session, clock(), playbook), told, "U0BOB")
+        text = service.cancel(Ctx(session, clock(), playbook, StaticDirectory()), told, "U0BOB")
     assert "cancellation notice goes out" in text
     [cancelled] = sent(db, f"window:{told}:cancelled")
     assert "will not take place" in json.loads(cancelled.args)["text"]
     with Session(db) as session:
         assert session.get(MaintenanceWindow, told).status == CANCELLED  # type: ignore[union-attr]
-    with session_scope(db) as session, pytest.raises(WindowError, match="already cancelled"):
-        service.cancel(service.Ctx(session, clock(), playbook), told, "U0BOB")
+    with session_scope(db) as session, pytest.raises(Refusal, match="already cancelled"):
+        service.cancel(Ctx(session, clock(), playbook, StaticDirectory()), told, "U0BOB")
     at(clock, START + timedelta(days=2))
     runner.run_due()
     assert not sent(db, f"window:{told}:notice_2h") and not sent(db, f"window:{told}:complete")
@@ -213,7 +218,7 @@ def test_cancel_drops_pending_notices_and_announces_only_what_was_announced(db: 
 def test_reminders_repeat_while_due_items_are_open_and_stop_when_ticked(db: Engine, playbook: Playbook) -> None:
     clock = FakeClock()
     window_id = schedule(db, playbook, clock, start=clock() + timedelta(hours=25))
-    runner = WindowTimers(db, playbook, clock)
+    runner = WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory()))
     clock.advance(timedelta(hours=1))
     runner.run_due()  # T-24h
     reminders = lambda: [m for m in sent(db, f"window:{window_id}") if "Reminder for" in json.loads(m.args)["text"]]  # noqa: E731
@@ -223,7 +228,7 @@ def test_reminders_repeat_while_due_items_are_open_and_stop_when_ticked(db: Engi
         runner.run_due()
     assert len(reminders()) == 3
     with session_scope(db) as session:
-        ctx = service.Ctx(session, clock(), playbook)
+        ctx = Ctx(session, clock(), playbook, StaticDirectory())
         assert "already ticked by opsbot" in service.tick(ctx, window_id, "notify_users", "U0BOB")  # the notice
         for _stage, item in playbook.windows.items()[1:4]:  # the other T-24h items
             assert "Ticked" in service.tick(ctx, window_id, item.key, "U0CAROL")
@@ -251,7 +256,7 @@ def test_standing_occurrences_fall_on_the_right_days() -> None:
 def test_standing_windows_are_created_once_and_daily_ones_send_nothing(db: Engine) -> None:
     playbook = load_playbook()
     clock = FakeClock()
-    replicas = [WindowTimers(db, playbook, clock), WindowTimers(db, playbook, clock)]
+    replicas = [WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory())) for _ in range(2)]
     assert replicas[0].add_standing() == 8 + 1  # within 8 days: 8 daily windows and Sunday's weekly one
     assert replicas[1].add_standing() == 0
     clock.advance(timedelta(days=1))  # Sunday 6 December, the first of the month, comes within the horizon
@@ -266,7 +271,7 @@ def test_standing_windows_are_created_once_and_daily_ones_send_nothing(db: Engin
     assert set(timers(db, daily.id)) == {"complete"}  # type: ignore[arg-type]
     assert "stage_T-30m" in timers(db, monthly.id)  # type: ignore[arg-type]
     with session_scope(db) as session:  # a moved occurrence is not created again at its old time
-        service.move(service.Ctx(session, clock(), playbook), monthly.id,  # type: ignore[arg-type]
+        service.move(Ctx(session, clock(), playbook, StaticDirectory()), monthly.id,  # type: ignore[arg-type]
                      monthly.starts_at + timedelta(hours=1), "U0BOB")
     assert replicas[0].add_standing() == 0
 
@@ -279,7 +284,7 @@ def test_timers_of_a_window_that_is_no_longer_scheduled_are_dropped_unsent(db: E
         assert window is not None
         window.status = DONE
     at(clock, START + timedelta(hours=2))
-    assert WindowTimers(db, playbook, clock).run_due() == 0
+    assert WindowTimers(UnitOfWork(db, playbook, clock, StaticDirectory())).run_due() == 0
     assert {t.state for t in timers(db, window_id).values()} == {DROPPED}
     with Session(db) as session:
         assert session.exec(select(OutboundMessage)).all() == []

@@ -13,8 +13,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.windows.models import WindowForm, parse_form, parse_start
+from bot.windows.forms import WindowForm, parse_form, parse_start
 from playbooks.loader import PACK_DIR, PlaybookError, load_playbook
+
+pytestmark = pytest.mark.kind("unit")
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -16,6 +16,8 @@ from storage.models import Incident, TimelineEntry
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 
+pytestmark = pytest.mark.kind("e2e")
+
 FORM = "application/x-www-form-urlencoded"
 
 

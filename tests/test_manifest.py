@@ -15,6 +15,8 @@ import yaml
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 
+pytestmark = pytest.mark.kind("unit")
+
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest.yaml"
 SOURCES = ("bot", "handlers", "storage", "playbooks")
@@ -121,6 +123,7 @@ EXAMPLES = {  # one delivery of each event type, as the Events API sends it
 }
 
 
+@pytest.mark.kind("e2e")
 def test_every_subscribed_event_reaches_a_listener(manifest: dict, bot: BotUnderTest) -> None:
     subscribed = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert set(subscribed) <= set(EXAMPLES), "add an example delivery of the new event to EXAMPLES"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
@@ -14,6 +15,8 @@ from storage.db import session_scope
 from storage.models import OutboundMessage
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
+
+pytestmark = pytest.mark.kind("e2e")
 
 
 def test_a_call_in_flight_elsewhere_holds_back_its_channel_only(tmp_path: Path, database_url: str) -> None:

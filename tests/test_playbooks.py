@@ -17,6 +17,8 @@ from playbooks.loader import FILES, PACK_DIR, PlaybookError, Problem, load_playb
 from playbooks.models import Playbook
 from playbooks.templates import TEMPLATE_PLACEHOLDERS, render
 
+pytestmark = pytest.mark.kind("unit")
+
 MIN = timedelta(minutes=1)
 
 SEED_CHECKLIST = {

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from playbooks.durations import format_duration, parse_duration
 
+pytestmark = pytest.mark.kind("unit")
+
 DURATION_LIKE = st.from_regex(r"\A\s?[0-9]{1,25}[smhdwSMx](\s?[0-9]{0,25}[smhdw]){0,3}\s?\Z")
 WHOLE_SECONDS = st.integers(0, timedelta.max // timedelta(seconds=1)).map(lambda s: timedelta(seconds=s))
 

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from bot.sandbox.services import postgres as pg
 from bot.sandbox.services.postgres import PostgresNotFound, PostgresServer
 
+pytestmark = pytest.mark.kind("integration")
+
 
 @contextlib.contextmanager
 def engine_for(url: str):

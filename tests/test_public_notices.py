@@ -15,12 +15,14 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.public import views
-from storage.maintenance import MaintenanceWindow
 from storage.public import CustomerNotice
+from storage.windows import MaintenanceWindow
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
 from tests.test_executor_e2e import Recorder
+
+pytestmark = pytest.mark.kind("e2e")
 
 COMMS, COMMANDER, OTHER = "U0JUDY", "U0BOB", "U0KIM"
 INTERNAL = ["db-primary-7 INTERNAL-TITLE-3f9", "INTERNAL-UPDATE-81c", "INTERNAL-NOTE-5d2"]

@@ -24,6 +24,8 @@ from storage.models import Incident
 from tests.support.process import bot_process as run_bot
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:

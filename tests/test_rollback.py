@@ -27,9 +27,11 @@ from bot.ops.backup.layout import Manifest
 from bot.ops.rollback import _replace_atomically
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
-from tests.support.dockerd import PrivateEngine
+from tests.support.dockerd import Dockerd
 from tests.support.runs import runs, wait_status
 from tests.test_executor_e2e import PLATFORM, answers, click
+
+pytestmark = pytest.mark.kind("e2e")
 
 BACKUP_ID = "20261127T020000Z-database"
 
@@ -61,7 +63,7 @@ def health() -> Iterator[Health]:
 
 @dataclass
 class Release:
-    engine: PrivateEngine
+    dockerd: Dockerd
     previous: str  # image ID of app:backup
     current: str  # image ID of app:latest
     env_target: Path
@@ -70,7 +72,7 @@ class Release:
 
 
 @pytest.fixture
-def release(tmp_path: Path, health: Health, dockerd: PrivateEngine) -> Iterator[Release]:
+def release(tmp_path: Path, health: Health, dockerd: Dockerd) -> Iterator[Release]:
     last_good, app = tmp_path / "last_known_good", tmp_path / "app"
     last_good.mkdir()
     app.mkdir()
@@ -104,9 +106,9 @@ def release(tmp_path: Path, health: Health, dockerd: PrivateEngine) -> Iterator[
     dockerd.remove_container("web")
 
 
-def changes(engine: PrivateEngine, since: float) -> list[tuple[str, str]]:
+def changes(dockerd: Dockerd, since: float) -> list[tuple[str, str]]:
     """What the engine did to containers and tags since then (stop, start, tag)."""
-    return [e for e in engine.events(since) if e[0] in ("stop", "start", "tag", "untag", "restart")]
+    return [e for e in dockerd.events(since) if e[0] in ("stop", "start", "tag", "untag", "restart")]
 
 
 def rollback(bot: BotUnderTest, user: str, text: str = "", channel: str = PLATFORM) -> str:
@@ -121,7 +123,7 @@ def approve(bot: BotUnderTest, run_id: int) -> None:
 
 
 def test_rollback_retags_the_backup_images_restores_the_env_restarts_and_checks_health(release: Release) -> None:
-    bot, engine = release.bot, release.engine
+    bot, dockerd = release.bot, release.dockerd
     assert "needs 2 approval" in rollback(bot, "U0ALICE")
     [run] = runs(bot)
     plan = json.loads(run.plan)
@@ -140,9 +142,9 @@ def test_rollback_retags_the_backup_images_restores_the_env_restarts_and_checks_
     done = wait_status(bot, run.id, "succeeded", "failed", timeout=30)
     assert done.status == "succeeded", done.outcome + done.output
 
-    assert engine.image_id("app:latest") == release.previous
-    assert engine.image_id("front:latest") == engine.image_id("front:backup")
-    assert changes(engine, since) == [("stop", "web"), ("tag", "app:latest"), ("tag", "front:latest"),
+    assert dockerd.image_id("app:latest") == release.previous
+    assert dockerd.image_id("front:latest") == dockerd.image_id("front:backup")
+    assert changes(dockerd, since) == [("stop", "web"), ("tag", "app:latest"), ("tag", "front:latest"),
                                       ("start", "web")]
     assert release.env_target.read_text() == "SECRET_KEY=previous\n"
     assert stat.S_IMODE(os.stat(release.env_target).st_mode) == 0o600
@@ -155,27 +157,27 @@ def test_rollback_retags_the_backup_images_restores_the_env_restarts_and_checks_
 
 
 def test_an_image_retagged_after_approval_was_asked_refuses_to_run(release: Release) -> None:
-    bot, engine = release.bot, release.engine
+    bot, dockerd = release.bot, release.dockerd
     rollback(bot, "U0ALICE")
     [run] = runs(bot)
-    moved = engine.image("app:backup")  # someone deploys and re-tags while approvers read
+    moved = dockerd.image("app:backup")  # someone deploys and re-tags while approvers read
     since = time.time()
     approve(bot, run.id)
     done = wait_status(bot, run.id, "succeeded", "failed", timeout=30)
     assert done.status == "failed" and "changed since it was approved" in done.outcome
     assert moved[:19] in done.outcome
-    assert changes(engine, since) == [] and engine.image_id("app:latest") == release.current
+    assert changes(dockerd, since) == [] and dockerd.image_id("app:latest") == release.current
     assert release.env_target.read_text() == "SECRET_KEY=broken-release\n"
 
 
 def test_a_missing_backup_image_is_refused_before_anyone_is_asked(release: Release) -> None:
-    bot, engine = release.bot, release.engine
-    assert engine.api is not None
-    engine.api.remove_image("front:backup")
+    bot, dockerd = release.bot, release.dockerd
+    assert dockerd.api is not None
+    dockerd.api.remove_image("front:backup")
     since = time.time()
     answer = rollback(bot, "U0ALICE")
     assert "there is no image front:backup to roll back to" in answer
-    assert runs(bot) == [] and changes(engine, since) == []
+    assert runs(bot) == [] and changes(dockerd, since) == []
 
 
 def test_unhealthy_after_rollback_fails_the_run_and_says_so_in_platform_ops(release: Release, health: Health) -> None:
@@ -191,7 +193,7 @@ def test_unhealthy_after_rollback_fails_the_run_and_says_so_in_platform_ops(rele
 
 
 def test_with_a_database_the_restore_is_requested_with_its_own_approvals(release: Release) -> None:
-    bot, engine = release.bot, release.engine
+    bot, dockerd = release.bot, release.dockerd
     assert "needs 2 approval" in rollback(bot, "U0ALICE", "database=latest")
     [run] = runs(bot)
     plan = json.loads(run.plan)
@@ -201,7 +203,7 @@ def test_with_a_database_the_restore_is_requested_with_its_own_approvals(release
     approve(bot, run.id)
     done = wait_status(bot, run.id, "succeeded", "failed", timeout=30)
     assert done.status == "succeeded", done.outcome + done.output
-    assert [a for a, _ in changes(engine, since)] == ["stop", "tag", "tag"]  # services wait for the data
+    assert [a for a, _ in changes(dockerd, since)] == ["stop", "tag", "tag"]  # services wait for the data
     restore = runs(bot)[-1]
     assert restore.action == "backup.restore" and restore.status == "pending" and restore.source == "follow-up"
     assert json.loads(restore.params)["id"] == BACKUP_ID and restore.requested_by == "U0ALICE"

@@ -20,7 +20,9 @@ from bot.executor.plan import Cancelled, StepContext, StepFailed
 from bot.executor.runner_steps import to_step, to_steps, wait_until_healthy
 from playbooks.common import PackModel
 from playbooks.runner_steps import HttpCheck, RunnerSteps
-from tests.support.dockerd import PrivateEngine
+from tests.support.dockerd import Dockerd
+
+pytestmark = pytest.mark.kind("unit")
 
 
 class Services(PackModel):
@@ -141,7 +143,7 @@ def test_run_step_runs_a_local_process_in_its_folder(tmp_path: Path) -> None:
         failing.action(ctx)
 
 
-def test_docker_steps_against_the_engine(tmp_path: Path, dockerd: PrivateEngine) -> None:
+def test_docker_steps_against_the_engine(tmp_path: Path, dockerd: Dockerd) -> None:
     dockerd.run_container("web")
     dockerd.run_container("worker", running=False)
     backup = dockerd.image("app:backup")

@@ -13,6 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox import SandboxServer
 
+pytestmark = pytest.mark.kind("integration")
+
 TOKEN = "xoxb-sandbox-token"
 
 

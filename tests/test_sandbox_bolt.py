@@ -17,6 +17,8 @@ from bot.sandbox import SandboxServer, SlackSimulator
 from tests.support.modals import modal
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("integration")
+
 TOKEN = "xoxb-sandbox-token"
 SECRET = "sandbox-signing-secret"
 

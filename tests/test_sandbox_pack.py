@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.sandbox.pack import render_pack
@@ -13,6 +14,8 @@ from bot.sandbox.services.nginx import Nginx
 from bot.sandbox.services.postgres import PostgresServer
 from bot.sandbox.site import NGINX, POSTGRES, SandboxSite
 from playbooks.loader import PACK_DIR, load_playbook
+
+pytestmark = pytest.mark.kind("unit")
 
 
 def site_as_if_started(folder: Path, *, down: dict[str, str]) -> SandboxSite:

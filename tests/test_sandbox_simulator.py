@@ -19,6 +19,8 @@ from slack_sdk.signature import SignatureVerifier
 from bot.sandbox import SandboxServer, SlackSimulator, run_console, sign
 from bot.sandbox.remote import RemoteSandbox
 
+pytestmark = pytest.mark.kind("e2e")
+
 SECRET = "sandbox-signing-secret"
 TOKEN = "xoxb-sandbox-token"
 

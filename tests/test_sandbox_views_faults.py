@@ -17,6 +17,8 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from bot.sandbox import SandboxServer, default_workspace
 from tests.support.modals import modal
 
+pytestmark = pytest.mark.kind("integration")
+
 TOKEN = "xoxb-sandbox-token"
 
 

@@ -29,6 +29,8 @@ from bot.sandbox.simulator import SlackSimulator
 from tests.support.syscalls import Trace, strace_argv
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 PLATFORM = "C0PLATFORM"
 HOST_SERVICES = (5432, 6379)  # the machine's own PostgreSQL and Redis
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1", "0.0.0.0", "::")

@@ -11,6 +11,8 @@ import pytest
 from bot.logging import Redactor, configure_logging
 from bot.settings import SettingsError, load_settings
 
+pytestmark = pytest.mark.kind("unit")
+
 GOOD = {"SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_SIGNING_SECRET": "s3cr3t-signing"}
 
 

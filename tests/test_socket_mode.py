@@ -25,6 +25,8 @@ from tests.support.modals import modal
 from tests.support.process import bot_process
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.kind("e2e")
+
 Reply = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 

@@ -7,10 +7,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.bot import running_bot
 from tests.support.clock import FakeClock
 from tests.support.png import colours, read_png
 from tests.test_public_notices import COMMANDER, INTERNAL, approve, draft, incident_with_roles
+
+pytestmark = pytest.mark.kind("e2e")
 
 WIDTH, HEIGHT = 1000, 800
 

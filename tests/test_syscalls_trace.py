@@ -9,7 +9,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.support.syscalls import Trace, strace_argv
+
+pytestmark = pytest.mark.kind("unit")
 
 CHILD = textwrap.dedent("""
     import os, socket, sys

@@ -12,7 +12,10 @@ per problem (an alert group), not one per alert.
   the playbook allows it and the group is small). A re-fire within ``reopen_within`` of the
   incident's resolution reopens it; later, it is a new problem.
 
-Everything here runs inside the caller's transaction and only enqueues Slack calls (rule 2).
+During a scheduled maintenance window, alerts for the services under maintenance are stored and
+shown as usual but do not page: no incident opens by itself for them.
+
+Everything here runs inside the caller's transaction and only enqueues Slack calls.
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import col, select
 
-from bot.alerts import maintenance, views
-from bot.alerts.models import AlertBatch, IncomingAlert
+from bot.alerts import views
+from bot.alerts.payloads import AlertBatch, IncomingAlert
 from bot.incidents import service as incidents
-from bot.incidents.service import BOT, Ctx, DeclareRequest, IncidentError
+from bot.incidents.service import DeclareRequest
+from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.slack.people import who
+from bot.windows.service import under_maintenance
+from bot.work import BOT, Ctx
 from playbooks.alerts import AlertSettings
 from storage.alerts import Alert, AlertGroup
 from storage.models import Incident, OutboundMessage
@@ -121,7 +128,7 @@ def _ingest_new(ctx: Ctx, batch: AlertBatch, digest: str) -> Intake:
 def _pages(ctx: Ctx, group: AlertGroup) -> bool:
     """At or above the playbook's threshold, and not for a service under maintenance."""
     at_or_above = SEVERITY_ORDER.index(group.severity) <= SEVERITY_ORDER.index(ctx.playbook.alerts.declare_at)
-    return at_or_above and not maintenance.under_maintenance(ctx.session, group.service, ctx.now)
+    return at_or_above and not under_maintenance(ctx.session, group.service, ctx.now)
 
 
 @dataclass
@@ -254,7 +261,7 @@ def open_incident(ctx: Ctx, group: AlertGroup, by: str) -> Incident:
     if group.incident_id is not None:
         existing = _incident(ctx, group)
         if existing is not None and existing.status == "open":
-            raise IncidentError(f"This alert group is already {existing.ref}.")
+            raise Refusal(f"This alert group is already {existing.ref}.")
     firing = ctx.session.exec(select(Alert).where(Alert.group_id == group.id, Alert.status == "firing")
                               .limit(5)).all()
     description = "\n".join(f"• {a.name}: {a.summary}".rstrip(": ") for a in firing)
@@ -314,7 +321,7 @@ def acknowledge(ctx: Ctx, group: AlertGroup, by: str) -> str:
     if group.triage == "declared":
         return "This alert group is already an incident."
     if group.triage == "acknowledged":
-        return f"Already acknowledged by {views.who(group.triage_by)}."
+        return f"Already acknowledged by {who(group.triage_by)}."
     group.triage, group.triage_by = "acknowledged", by
     group.summary_due_at = ctx.now
     return "Acknowledged; the alerts stay in this thread's message."

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.incidents.views import person
+from bot.slack.people import who
 from playbooks.models import Playbook
 from storage.alerts import Alert, AlertGroup
 from storage.models import Incident
@@ -29,12 +30,6 @@ class GroupState:
     firing: list[Alert]  # at most SHOWN, newest first
     firing_count: int
     resolved_count: int
-
-
-def who(user: str | None) -> str:
-    if not user:
-        return "someone"
-    return user if user in ("alertmanager", "grafana", "events") else person(user)
 
 
 def stamp(playbook: Playbook, when: datetime | None) -> str:

@@ -10,41 +10,33 @@ requester, and user-group membership read live from Slack on every click."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.changes import numbering, views
-from bot.changes.models import ChangeError, ChangeForm
-from bot.executor.approvals import Approver, Directory, describe, is_allowed
+from bot.changes.forms import ChangeForm
+from bot.executor.approvals import Approver, describe, is_allowed
 from bot.incidents import service as incidents
+from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.slack.people import who
+from bot.work import BOT, Ctx
 from playbooks.changes import ChangeCategory
-from playbooks.models import Playbook
 from storage.changes import (
     APPROVED,
     DONE,
     FINISHED,
     IN_PROGRESS,
     REQUESTED,
+    ROLLED_BACK,
     ChangeApproval,
     ChangeEvent,
     ChangeRequest,
 )
 from storage.models import Incident, OutboundMessage
-
-BOT = "opsbot"
-
-
-@dataclass(frozen=True)
-class Ctx:
-    session: Session
-    now: datetime
-    playbook: Playbook
-    directory: Directory
+from storage.windows import MaintenanceWindow
 
 
 def category(ctx: Ctx, cr: ChangeRequest) -> ChangeCategory:
@@ -54,14 +46,14 @@ def category(ctx: Ctx, cr: ChangeRequest) -> ChangeCategory:
 def find(session: Session, number: str) -> ChangeRequest:
     cr = session.exec(select(ChangeRequest).where(ChangeRequest.number == number.upper())).first()
     if cr is None:
-        raise ChangeError(f"There is no change request {number.upper()}. `/change list` shows them.")
+        raise Refusal(f"There is no change request {number.upper()}. `/change list` shows them.")
     return cr
 
 
 def get(session: Session, change_id: int) -> ChangeRequest:
     cr = session.get(ChangeRequest, change_id)
     if cr is None:
-        raise ChangeError("That change request no longer exists.")
+        raise Refusal("That change request no longer exists.")
     return cr
 
 
@@ -107,13 +99,13 @@ def submit(ctx: Ctx, form: ChangeForm, requester: str, request_key: str | None) 
     return cr, True
 
 
-def approver_problem(playbook: Playbook, directory: Directory, form: ChangeForm, requester: str) -> str | None:
+def approver_problem(ctx: Ctx, form: ChangeForm, requester: str) -> str | None:
     """An emergency request names who gave the verbal approval: they must be one who may approve
     (membership read live), or the reminders would go to someone who cannot act on them."""
     if not form.named_approver:
         return None
-    kind = playbook.changes.category(form.category)
-    if is_allowed(kind.approvers, Approver(form.named_approver, requester, {}), directory):
+    kind = ctx.playbook.changes.category(form.category)
+    if is_allowed(kind.approvers, Approver(form.named_approver, requester, {}), ctx.directory):
         return None
     return f"That person may not approve {kind.name} changes; pick one of {describe(kind.approvers)}."
 
@@ -123,16 +115,16 @@ def approve(ctx: Ctx, cr: ChangeRequest, user: str) -> str:
     """A Team Lead's approval (Normal), or the documented verbal approval (Emergency)."""
     kind = category(ctx, cr)
     if kind.approval == "automatic":
-        raise ChangeError(f"{cr.number} is a {kind.name} change: it was approved automatically.")
+        raise Refusal(f"{cr.number} is a {kind.name} change: it was approved automatically.")
     if not cr.approval_owed and cr.approved_by:
-        raise ChangeError(f"{cr.number} was already approved by {views.who(cr.approved_by)}; nothing changed.")
+        raise Refusal(f"{cr.number} was already approved by {who(cr.approved_by)}; nothing changed.")
     if cr.status in FINISHED and not cr.approval_owed:
-        raise ChangeError(f"{cr.number} is {views.STATUS[cr.status]}; nothing to approve.")
+        raise Refusal(f"{cr.number} is {views.STATUS[cr.status]}; nothing to approve.")
     _check(ctx, kind.approvers, cr, user, f"approve {kind.name} changes")
     if kind.approval == "retroactive":
         moved = _set_where(ctx, cr, col(ChangeRequest.approval_owed).is_(True), approval_owed=False, remind_at=None)
         if not moved:
-            raise ChangeError(f"{cr.number}'s approval was recorded at the same moment; nothing changed.")
+            raise Refusal(f"{cr.number}'s approval was recorded at the same moment; nothing changed.")
         cr.approval_owed, cr.remind_at = False, None
         if cr.status == REQUESTED:
             _move(ctx, cr, (REQUESTED,), APPROVED)
@@ -149,11 +141,11 @@ def tick(ctx: Ctx, cr: ChangeRequest, item_key: str, user: str) -> str:
     """Tick one item of the approvals checklist; only who the playbook names for it may."""
     item = ctx.playbook.changes.item(item_key)
     if item is None:
-        raise ChangeError("That checklist item is no longer in the playbook; nothing changed.")
+        raise Refusal("That checklist item is no longer in the playbook; nothing changed.")
     done = ctx.session.exec(select(ChangeApproval).where(ChangeApproval.change_id == cr.id,
                                                          ChangeApproval.item == item.key)).first()
     if done:
-        raise ChangeError(f"{item.name} was already ticked by <@{done.user_id}>; nothing changed.")
+        raise Refusal(f"{item.name} was already ticked by <@{done.user_id}>; nothing changed.")
     _check(ctx, item.who, cr, user, f"tick {item.name}")
     assert cr.id is not None
     ctx.session.add(ChangeApproval(change_id=cr.id, item=item.key, user_id=user, at=ctx.now))
@@ -167,14 +159,14 @@ def tick(ctx: Ctx, cr: ChangeRequest, item_key: str, user: str) -> str:
 def start(ctx: Ctx, cr: ChangeRequest, user: str) -> str:
     kind = category(ctx, cr)
     if cr.status == IN_PROGRESS or cr.status in FINISHED:
-        raise ChangeError(f"{cr.number} is already {views.STATUS[cr.status]}; nothing changed.")
+        raise Refusal(f"{cr.number} is already {views.STATUS[cr.status]}; nothing changed.")
     startable = (APPROVED, REQUESTED) if kind.approval == "retroactive" else (APPROVED,)
     if cr.status not in startable:
-        raise ChangeError(f"{cr.number} needs approval by {kind.approver_label or describe(kind.approvers)} "
+        raise Refusal(f"{cr.number} needs approval by {kind.approver_label or describe(kind.approvers)} "
                           f"({describe(kind.approvers)}) before it can start.")
     earliest = cr.requested_at + kind.lead_time
     if ctx.now < earliest:
-        raise ChangeError(
+        raise Refusal(
             f"{cr.number} cannot start yet: {kind.name} changes need {views.duration(kind.lead_time)} of lead time. "
             f"It may start from {views.local(ctx.playbook, earliest)} "
             f"({views.duration(earliest - ctx.now)} from now).")
@@ -190,7 +182,7 @@ def finish(ctx: Ctx, cr: ChangeRequest, user: str, outcome: str) -> str:
     assert outcome in FINISHED
     if cr.status != IN_PROGRESS:
         already = cr.status in FINISHED
-        raise ChangeError(f"{cr.number} is {views.STATUS[cr.status]}; "
+        raise Refusal(f"{cr.number} is {views.STATUS[cr.status]}; "
                           + ("nothing changed." if already else "only a change in progress can be finished."))
     _move(ctx, cr, (IN_PROGRESS,), outcome)
     cr.finished_at = ctx.now
@@ -200,29 +192,42 @@ def finish(ctx: Ctx, cr: ChangeRequest, user: str, outcome: str) -> str:
     return f"{cr.number} is {views.STATUS[outcome]}."
 
 
+def step(ctx: Ctx, cr: ChangeRequest, name: str, user: str) -> str:
+    """``approve``, ``start``, ``done`` or ``rollback``: a button in the thread or ``/change <step>``."""
+    match name:
+        case "approve":
+            return approve(ctx, cr, user)
+        case "start":
+            return start(ctx, cr, user)
+        case "done":
+            return finish(ctx, cr, user, DONE)
+        case "rollback":
+            return finish(ctx, cr, user, ROLLED_BACK)
+    raise Refusal(f"`{name}` is not a step of a change request.")
+
+
 # -- links ------------------------------------------------------------------------------------------
 def link_incident(ctx: Ctx, cr: ChangeRequest, incident: Incident, user: str) -> str:
     """An incident caused by this change: its brief and post-mortem name the change."""
     if cr.incident_id == incident.id:
-        raise ChangeError(f"{cr.number} is already linked to {incident.ref}; nothing changed.")
+        raise Refusal(f"{cr.number} is already linked to {incident.ref}; nothing changed.")
     cr.incident_id = incident.id
     _record(ctx, cr, user, "linked", f"Linked to incident {incident.ref} by <@{user}>")
     _refresh(ctx, cr, f"🔗 {cr.number} linked to incident {incident.ref} by <@{user}>.")
-    incident_ctx = incidents.Ctx(ctx.session, ctx.now, ctx.playbook)
-    incidents.record(incident_ctx, incident, user, "change", f"Linked to change {cr.number} (possible cause)")
+    incidents.record(ctx, incident, user, "change", f"Linked to change {cr.number} (possible cause)")
     if incident.channel_id:
         outbox.post(ctx.session, ctx.now, incident.channel_id, views.incident_notice(ctx.playbook, cr),
                     incident_id=incident.id, purpose="change_link")
-    incidents.refresh_brief(incident_ctx, incident)
+    incidents.refresh_brief(ctx, incident)
     return f"{cr.number} is linked to {incident.ref}."
 
 
-def link_window(ctx: Ctx, cr: ChangeRequest, window_id: int, user: str, *, exists: bool | None) -> str:
-    """``exists`` is None while there is no maintenance window table to check against."""
-    if exists is False:
-        raise ChangeError(f"There is no maintenance window MW-{window_id}; nothing changed.")
+def link_window(ctx: Ctx, cr: ChangeRequest, window_id: int, user: str) -> str:
+    """The change runs in that maintenance window."""
+    if ctx.session.get(MaintenanceWindow, window_id) is None:
+        raise Refusal(f"There is no maintenance window MW-{window_id}; nothing changed.")
     if cr.maintenance_window_id == window_id:
-        raise ChangeError(f"{cr.number} is already linked to maintenance window MW-{window_id}; nothing changed.")
+        raise Refusal(f"{cr.number} is already linked to maintenance window MW-{window_id}; nothing changed.")
     cr.maintenance_window_id = window_id
     _record(ctx, cr, user, "linked", f"Linked to maintenance window MW-{window_id} by <@{user}>")
     _refresh(ctx, cr, f"🔗 {cr.number} linked to maintenance window MW-{window_id} by <@{user}>.")
@@ -260,14 +265,14 @@ def recent(session: Session, limit: int = 20) -> list[ChangeRequest]:
 # -- internals --------------------------------------------------------------------------------------
 def _check(ctx: Ctx, allowed: tuple[str, ...], cr: ChangeRequest, user: str, what: str) -> None:
     if user == cr.requested_by:
-        raise ChangeError(f"You requested {cr.number}, so you cannot {what} on it; someone else must.")
+        raise Refusal(f"You requested {cr.number}, so you cannot {what} on it; someone else must.")
     if not is_allowed(allowed, Approver(user, cr.requested_by, {}), ctx.directory):
-        raise ChangeError(f"Only {describe(allowed)} may {what}; you are not one of them.")
+        raise Refusal(f"Only {describe(allowed)} may {what}; you are not one of them.")
 
 
 def _move(ctx: Ctx, cr: ChangeRequest, from_: tuple[str, ...], to: str) -> None:
     if not _set_where(ctx, cr, col(ChangeRequest.status).in_(from_), status=to):
-        raise ChangeError(f"{cr.number} changed at the same moment (someone else or a double click); nothing more "
+        raise Refusal(f"{cr.number} changed at the same moment (someone else or a double click); nothing more "
                           "changed.")
     cr.status = to
 

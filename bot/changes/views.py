@@ -26,9 +26,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.changes.models import IMPACTS, MAX_TEXT, PRIORITIES, RISKS
+from bot.changes.forms import IMPACTS, MAX_TEXT, PRIORITIES, RISKS
 from bot.incidents.views import local as _local
 from bot.incidents.views import long_text_blocks
+from bot.slack.people import who
 from playbooks.changes import ChangeCategory
 from playbooks.durations import format_duration
 from playbooks.models import Playbook
@@ -47,10 +48,6 @@ STATUS = {"requested": "requested", "approved": "approved", "in_progress": "in p
 def escape(text: str) -> str:
     """Typed text shown as typed: no ``<!channel>`` pings or fake links from a request form."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def who(user: str) -> str:
-    return user if user == "opsbot" else f"<@{user}>"
 
 
 def local(playbook: Playbook, when: datetime) -> str:

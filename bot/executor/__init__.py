@@ -1,1 +1,2 @@
-"""The guarded executor (DESIGN rule 5): declared actions only, approvals, locks, timeouts, audit."""
+"""The guarded executor (docs/architecture.md, "Guarded execution"): declared actions only,
+approvals, locks, timeouts, audit."""

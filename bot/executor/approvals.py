@@ -7,19 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
+from bot.refusal import Refusal
+from bot.slack.directory import Directory
 from playbooks.actions import Action
-
-
-class Directory(Protocol):
-    def group_members(self, handle: str) -> frozenset[str]:
-        """Current members of a user group (``@handle``); empty when there is no such group."""
-        ...
-
-
-class ApprovalRefused(Exception):
-    """Why this person cannot approve; shown to them ephemerally."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +22,9 @@ class Approver:
 
 def check_approver(action: Action, who: Approver, directory: Directory) -> None:
     if who.user_id == who.requester:
-        raise ApprovalRefused("You requested this run, so your approval does not count; someone else must approve.")
+        raise Refusal("You requested this run, so your approval does not count; someone else must approve.")
     if not is_allowed(action.approvals.approvers, who, directory):
-        raise ApprovalRefused(
+        raise Refusal(
             f"Only {describe(action.approvals.approvers)} may approve `{action.name}`; you are not one of them."
         )
 

@@ -1,11 +1,11 @@
-"""Parse `/backup`, `/ops` and `/rollback` text into what to do.
-
-Pure: any text gives a command or a clear ParseError."""
+"""`/backup`, `/ops` and `/rollback` text → a typed command, or a ParseError that says how to write
+it (``bot.commands``)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from bot.commands import PAIR, Help, ParseError
 
 USAGE = """*`/backup`* — backups and recovery (procedures 5.3)
 • `/backup run [kind=full|database] [format=directory|plain]` — back up now
@@ -16,18 +16,6 @@ USAGE = """*`/backup`* — backups and recovery (procedures 5.3)
 • `/backup restore-test` — restore the latest backup into a scratch database and compare
 • `/backup prune [dry_run=yes]` — apply the retention policy (7 daily, 4 weekly, 3 monthly)
 • `/backup history` — recent runs with who asked and who approved"""
-
-_PAIR = re.compile(r"([a-z_][a-z0-9_]*)=(\S+)")
-
-
-@dataclass(frozen=True)
-class ParseError:
-    message: str
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)
@@ -61,7 +49,7 @@ def parse_backup(text: str) -> Command:
         if word == "--dry-run" and verb == "prune":
             params["dry_run"] = "yes"
             continue
-        pair = _PAIR.fullmatch(word)
+        pair = PAIR.fullmatch(word)
         if pair:
             params[pair[1]] = pair[2]
         elif verb in _POSITIONAL and _POSITIONAL[verb] not in params:
@@ -93,7 +81,7 @@ def parse_ops(text: str) -> Command:
         return ParseError("Which action? `/ops run <action> [name=value …]`; `/ops list` shows them.")
     params: dict[str, str] = {}
     for word in rest[1:]:
-        pair = _PAIR.fullmatch(word)
+        pair = PAIR.fullmatch(word)
         if not pair:
             return ParseError(f"`{word[:40]}` is not understood; write parameters as `name=value`.")
         params[pair[1]] = pair[2]
@@ -115,7 +103,7 @@ def parse_rollback(text: str) -> Command:
         return Show("history") if len(words) == 1 else ParseError("`/rollback history` takes no arguments.")
     params: dict[str, str] = {}
     for word in words:
-        pair = _PAIR.fullmatch(word)
+        pair = PAIR.fullmatch(word)
         if not pair:
             return ParseError(f"`{word[:40]}` is not understood; "
                               "write `/rollback` or `/rollback database=<backup id>`.")

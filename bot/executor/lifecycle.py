@@ -11,15 +11,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.executor import views
-from bot.executor.service import ExecCtx, audit, expire, lock_holder, lock_refusal, reply_in_thread
+from bot.executor.service import audit, expire, lock_holder, lock_refusal, reply_in_thread
 from bot.slack import outbox
+from bot.work import BOT, Ctx
 from storage.runs import APPROVED, CANCELLED, FAILED, PENDING, RUNNING, Run, RunLock
 
 HEARTBEAT = timedelta(seconds=5)
 STALE_AFTER = timedelta(minutes=2)  # no heartbeat for this long: the process running it is gone
 
 
-def claim(ctx: ExecCtx, run_id: int) -> Run | None:
+def claim(ctx: Ctx, run_id: int) -> Run | None:
     """approved -> running, with the lock taken in the same transaction; None if someone else
     claimed it first or it is not approved. A lock held by another run fails this one, loudly."""
     run = ctx.session.get(Run, run_id)
@@ -42,11 +43,11 @@ def claim(ctx: ExecCtx, run_id: int) -> Run | None:
     if result.rowcount != 1:
         return None
     ctx.session.refresh(run)
-    audit(ctx, run, "started", "opsbot", plan=json.loads(run.plan))
+    audit(ctx, run, "started", BOT, plan=json.loads(run.plan))
     return run
 
 
-def heartbeat(ctx: ExecCtx, run_id: int) -> str | None:
+def heartbeat(ctx: Ctx, run_id: int) -> str | None:
     """Keep the run alive; returns who asked to cancel it, if anyone."""
     ctx.session.exec(  # type: ignore[call-overload]
         update(Run).where(col(Run.id) == run_id).where(col(Run.status) == RUNNING).values(heartbeat_at=ctx.now)
@@ -55,7 +56,7 @@ def heartbeat(ctx: ExecCtx, run_id: int) -> str | None:
     return run.cancel_requested_by if run else None
 
 
-def finish(ctx: ExecCtx, run_id: int, status: str, outcome: str, output: str, produced: dict[str, str],
+def finish(ctx: Ctx, run_id: int, status: str, outcome: str, output: str, produced: dict[str, str],
            *, announce: bool = False) -> Run | None:
     run = ctx.session.get(Run, run_id)
     if run is None or run.status != RUNNING:
@@ -67,7 +68,7 @@ def finish(ctx: ExecCtx, run_id: int, status: str, outcome: str, output: str, pr
     return run
 
 
-def _finish(ctx: ExecCtx, run: Run, before: str, status: str, outcome: str, *, announce: bool = False) -> None:
+def _finish(ctx: Ctx, run: Run, before: str, status: str, outcome: str, *, announce: bool = False) -> None:
     result = ctx.session.exec(  # type: ignore[call-overload]
         update(Run).where(col(Run.id) == run.id).where(col(Run.status) == before)
         .values(status=status, finished_at=ctx.now, outcome=outcome, output=run.output, produced=run.produced)
@@ -76,7 +77,7 @@ def _finish(ctx: ExecCtx, run: Run, before: str, status: str, outcome: str, *, a
         return
     ctx.session.refresh(run)
     ctx.session.exec(delete(RunLock).where(col(RunLock.run_id) == run.id))  # type: ignore[call-overload]
-    audit(ctx, run, status, "opsbot", outcome=outcome, output=run.output, produced=json.loads(run.produced))
+    audit(ctx, run, status, BOT, outcome=outcome, output=run.output, produced=json.loads(run.produced))
     text, blocks = views.summary(run)
     reply_in_thread(ctx, run, text, blocks)
     notify = status not in ("succeeded", "cancelled") or run.source == "schedule" or announce
@@ -86,7 +87,7 @@ def _finish(ctx: ExecCtx, run: Run, before: str, status: str, outcome: str, *, a
         outbox.post(ctx.session, ctx.now, ops_channel, text, blocks, purpose=f"run:{run.id}:outcome")
 
 
-def expire_due(ctx: ExecCtx) -> int:
+def expire_due(ctx: Ctx) -> int:
     due = ctx.session.exec(
         select(Run).where(col(Run.status) == PENDING).where(col(Run.expires_at) <= ctx.now)
     ).all()
@@ -95,7 +96,7 @@ def expire_due(ctx: ExecCtx) -> int:
     return len(due)
 
 
-def reap_stale(ctx: ExecCtx) -> int:
+def reap_stale(ctx: Ctx) -> int:
     stale = ctx.session.exec(
         select(Run).where(col(Run.status) == RUNNING).where(col(Run.heartbeat_at) < ctx.now - STALE_AFTER)
     ).all()
@@ -105,5 +106,5 @@ def reap_stale(ctx: ExecCtx) -> int:
     return len(stale)
 
 
-def approved_waiting(ctx: ExecCtx) -> list[int]:
+def approved_waiting(ctx: Ctx) -> list[int]:
     return [r for r in ctx.session.exec(select(Run.id).where(col(Run.status) == APPROVED)).all() if r is not None]

@@ -1,6 +1,6 @@
-"""Cron playbooks (DESIGN rule 3): each firing is claimed once by inserting its (schedule, fire
-time) row, so a restart or a second replica never runs it twice, and a firing missed while the
-bot was down runs late (within a grace period) rather than never."""
+"""Cron playbooks (docs/architecture.md, "Timers are data"): each firing is claimed once by
+inserting its (schedule, fire time) row, so a restart or a second replica never runs it twice, and
+a firing missed while the bot was down runs late (within a grace period) rather than never."""
 
 from __future__ import annotations
 

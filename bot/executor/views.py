@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.executor.approvals import describe
+from bot.slack.people import who
 from playbooks.actions import Action
 from playbooks.durations import format_duration
 from storage.runs import Run
@@ -30,10 +31,6 @@ def _dicts(blocks: list[Block]) -> list[dict]:
 
 def _cut(text: str, limit: int = SECTION_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def who(user: str) -> str:
-    return f"`{user}`" if user.startswith("schedule:") else f"<@{user}>"
 
 
 def params_text(run: Run) -> str:

@@ -10,38 +10,31 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
-from bot.clock import Clock
 from bot.executor import lifecycle, questions, service, views
-from bot.executor.approvals import Directory
 from bot.executor.local import LocalRunner
 from bot.executor.plan import (
     Answer,
     Cancelled,
     DockerEngine,
     FollowUp,
-    Lookups,
-    NoLookups,
     Plan,
     ProcessResult,
     ProcessRunner,
     StepContext,
     StepFailed,
 )
-from bot.executor.service import ExecCtx, ExecutorError, RunRequest, reply_in_thread
+from bot.executor.service import RunRequest, reply_in_thread
 from bot.executor.views import StepState
 from bot.ops.registry import build_plan
+from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.work import BOT, Ctx, UnitOfWork
 from playbooks.durations import format_duration
-from playbooks.models import Playbook
-from storage.db import session_scope
 from storage.models import OutboundMessage
 from storage.runs import CANCELLED, FAILED, SUCCEEDED, Run
 
@@ -53,14 +46,8 @@ QUESTION_POLL = 1.0  # seconds between looks for the answer to a question the ru
 
 @dataclass
 class WorkerDeps:
-    engine: Engine
-    playbook: Playbook
-    clock: Clock
-    directory: Directory
-    redact: Callable[[str], str]
-    kick_delivery: Callable[[], None]
+    work: UnitOfWork
     docker: Callable[[threading.Event, float | None], DockerEngine | None] = lambda _c, _d: None
-    lookups: Lookups = field(default_factory=NoLookups)
     workdir: Path | None = None  # scratch space for runs; a temporary folder by default
 
 
@@ -97,25 +84,22 @@ class RunWorker:
         except Exception:
             log.exception("run_failed_unexpectedly", run_id=run_id)
 
-    def _unit(self) -> AbstractContextManager:
-        return _Unit(self.deps)
-
     def execute(self, run_id: int) -> str | None:
         """Claim and run; returns the final status, or None when the run was not ours to start."""
-        with self._unit() as ctx:
-            run = lifecycle.claim(ctx, run_id)
-            if run is None:
-                return None
-            action = self.deps.playbook.actions[run.action]
-            params = json.loads(run.params)
-            approved_plan = json.loads(run.plan)
-            requested_by, channel_id = run.requested_by, run.requested_in
+        work = self.deps.work
+        run = work(lambda ctx: lifecycle.claim(ctx, run_id))
+        if run is None:
+            return None
+        action = work.playbook.actions[run.action]
+        params = json.loads(run.params)
+        approved_plan = json.loads(run.plan)
+        requested_by, channel_id = run.requested_by, run.requested_in
         cancel = threading.Event()
         with self._lock:
             self._cancels[run_id] = cancel
         deadline = time.monotonic() + action.timeout.total_seconds()
         scratch = Path(tempfile.mkdtemp(prefix=f"opsbot-run-{run_id}-", dir=self.deps.workdir))
-        recorder = _Recorder(LocalRunner(redact=self.deps.redact, cancel=cancel, deadline=deadline), self.deps.redact)
+        recorder = _Recorder(LocalRunner(redact=work.redact, cancel=cancel, deadline=deadline), work.redact)
         progress = _Progress(self, run_id, run.action)
         ctx = StepContext(runner=recorder, workdir=scratch, docker=self.deps.docker(cancel, deadline), cancel=cancel,
                           deadline=deadline, notes=progress.note)
@@ -124,8 +108,8 @@ class RunWorker:
         status, outcome = FAILED, ""
         plan = None
         try:
-            plan = build_plan(self.deps.playbook, action, params, self.deps.clock(), self.deps.lookups)
-            _check_pinned(plan, approved_plan, self.deps.redact)
+            plan = build_plan(work.playbook, action, params, work.clock(), work.lookups)
+            _check_pinned(plan, approved_plan, work.redact)
             progress.start([s.title for s in plan.steps])
             beat.start()
             for index, step in enumerate(plan.steps):
@@ -142,7 +126,7 @@ class RunWorker:
                 status = CANCELLED
                 outcome = "Stopped because the bot was shutting down." if self._stopping else "Cancelled."
             elif isinstance(exc, StepFailed | Cancelled):
-                outcome = self.deps.redact(str(exc))
+                outcome = work.redact(str(exc))
             else:  # a bug in an operation: recorded, never shown as a trace in Slack
                 log.exception("operation_crashed", run_id=run_id, action=run.action)
                 outcome = f"The operation failed unexpectedly ({type(exc).__name__}); the details are in the bot's log."
@@ -161,13 +145,15 @@ class RunWorker:
                 self._cancels.pop(run_id, None)
         if beat.is_alive():
             beat.join(timeout=10)
-        with self._unit() as uctx:
+        announce = plan is not None and plan.announce
+
+        def finished(uctx: Ctx) -> None:
             progress.flush(uctx, running=False)
-            lifecycle.finish(uctx, run_id, status, outcome, recorder.output(), dict(ctx.produced),
-                             announce=plan is not None and plan.announce)
+            lifecycle.finish(uctx, run_id, status, outcome, recorder.output(), dict(ctx.produced), announce=announce)
+
+        work(finished)
         if status == SUCCEEDED and plan is not None:
             self._request_follow_ups(run_id, plan.follow_ups, requested_by, channel_id)
-        self.deps.kick_delivery()
         return status
 
     def _request_follow_ups(self, run_id: int, follow_ups: tuple[FollowUp, ...], requested_by: str,
@@ -177,31 +163,20 @@ class RunWorker:
             req = RunRequest(action=follow_up.action, params=dict(follow_up.params), requested_by=requested_by,
                              channel_id=channel_id, source="follow-up")
             try:
-                with self._unit() as ctx:
-                    requested = service.request(ctx, req, allowed_channel_ids=None)
-                    service.audit(ctx, requested, "follow_up_of", "opsbot", of_run=run_id)
-                    started = requested.approvals_needed == 0
-                    follow_up_id = requested.id
-            except (ExecutorError, IntegrityError) as exc:
-                reason = str(exc) if isinstance(exc, ExecutorError) else "a conflicting request came at the same time"
-                with self._unit() as ctx:
-                    run = ctx.session.get(Run, run_id)
-                    if run is not None:
-                        reply_in_thread(ctx, run, f"⚠️ Could not request `{follow_up.action}`: {reason}")
+                requested = self.deps.work(lambda ctx, r=req: _follow_up(ctx, r, run_id))
+            except Refusal as exc:
+                self.deps.work(lambda ctx, a=follow_up.action, why=str(exc): _say(ctx, run_id, a, why))
                 continue
-            if started and follow_up_id is not None:
-                self.dispatch(follow_up_id)
+            if requested.approvals_needed == 0 and requested.id is not None:
+                self.dispatch(requested.id)
 
     def _ask(self, ctx: StepContext, run_id: int, text: str, choices: Sequence[tuple[str, str]]) -> Answer:
         """Post the question in the thread, then wait for its answer in the database (a click on
         any replica records it), stopping on Cancel or the run's deadline."""
-        with self._unit() as uctx:
-            question_id = questions.post(uctx, run_id, text, choices)
-        self.deps.kick_delivery()
+        question_id = self.deps.work(lambda uctx: questions.post(uctx, run_id, text, choices))
         while True:
             ctx.check()
-            with self._unit() as uctx:
-                got = questions.answered(uctx.session, question_id)
+            got = self.deps.work(lambda uctx: questions.answered(uctx.session, question_id))
             if got is not None:
                 return got
             ctx.cancel.wait(QUESTION_POLL)
@@ -209,12 +184,8 @@ class RunWorker:
     def _heartbeat(self, run_id: int, cancel: threading.Event, progress: _Progress) -> None:
         while not cancel.wait(lifecycle.HEARTBEAT.total_seconds() if progress.idle() else PROGRESS_EVERY):
             try:
-                with self._unit() as ctx:
-                    who = lifecycle.heartbeat(ctx, run_id)
-                    progress.flush(ctx, running=True)
-                if who:
+                if self.deps.work(lambda ctx: _beat(ctx, run_id, progress)):
                     cancel.set()
-                self.deps.kick_delivery()
             except Exception:
                 log.exception("heartbeat_failed", run_id=run_id)
 
@@ -230,22 +201,23 @@ def _check_pinned(plan: Plan, approved: list[str], redact: Callable[[str], str])
                          f"request it again to approve what it would do now.{detail}")
 
 
-class _Unit:
-    """One session and commit as an ExecCtx."""
+def _follow_up(ctx: Ctx, req: RunRequest, of_run: int) -> Run:
+    requested = service.request(ctx, req, allowed_channel_ids=None)
+    service.audit(ctx, requested, "follow_up_of", BOT, of_run=of_run)
+    return requested
 
-    def __init__(self, deps: WorkerDeps) -> None:
-        self._deps = deps
-        self._scope: AbstractContextManager | None = None
 
-    def __enter__(self) -> ExecCtx:
-        self._scope = session_scope(self._deps.engine)
-        session = self._scope.__enter__()
-        return ExecCtx(session, self._deps.clock(), self._deps.playbook, self._deps.directory, self._deps.redact,
-                       self._deps.lookups)
+def _say(ctx: Ctx, run_id: int, action: str, reason: str) -> None:
+    run = ctx.session.get(Run, run_id)
+    if run is not None:
+        reply_in_thread(ctx, run, f"⚠️ Could not request `{action}`: {reason}")
 
-    def __exit__(self, *exc: object) -> None:
-        assert self._scope is not None
-        self._scope.__exit__(*exc)  # type: ignore[arg-type]
+
+def _beat(ctx: Ctx, run_id: int, progress: _Progress) -> str | None:
+    """Keep the run alive and its progress message current; who asked to cancel it, if anyone."""
+    who = lifecycle.heartbeat(ctx, run_id)
+    progress.flush(ctx, running=True)
+    return who
 
 
 class _Progress:
@@ -264,14 +236,16 @@ class _Progress:
 
     def start(self, titles: Sequence[str]) -> None:
         self.steps = [StepState(t) for t in titles]
-        with self._worker._unit() as ctx:
+
+        def posted(ctx: Ctx) -> None:
             run = ctx.session.get(Run, self.run_id)
             text, blocks = views.progress(self.run_id, self.action, self.steps, "", running=True)
             message = reply_in_thread(ctx, run, text, blocks)
             if message is not None:
                 ctx.session.flush()
                 run.progress_message_id = message.id
-        self._worker.deps.kick_delivery()
+
+        self._worker.deps.work(posted)
 
     def step(self, index: int, state: str, seconds: float | None = None) -> None:
         with self._lock:
@@ -294,7 +268,7 @@ class _Progress:
     def idle(self) -> bool:
         return not self._dirty
 
-    def flush(self, ctx: ExecCtx, *, running: bool) -> None:
+    def flush(self, ctx: Ctx, *, running: bool) -> None:
         with self._lock:
             if not self._dirty and running:
                 return

@@ -1,13 +1,12 @@
-"""`/incident` command text → a typed command, or a ParseError that says how to write it.
-
-Pure functions (no playbook, no database) so any text can be property-tested.
-"""
+"""`/incident` command text → a typed command, or a ParseError that says how to write it
+(``bot.commands``)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from bot.commands import Help, ParseError, verb_and_rest
 from playbooks.models import SEVERITY_KEYS
 
 MAX_TITLE = 150
@@ -32,11 +31,6 @@ document, postmortem)
 • `/incident notify [initial|resolution]`: draft a customer notice (Communications Lead; \
 the Incident Commander approves it for the status page)
 Anywhere: `/incident list`, `/incident help`"""
-
-
-@dataclass(frozen=True)
-class ParseError:
-    message: str
 
 
 @dataclass(frozen=True)
@@ -119,21 +113,15 @@ class ListIncidents:
     pass
 
 
-@dataclass(frozen=True)
-class Help:
-    pass
-
-
-Command = (OpenDeclareModal | Declare | Assign | Acknowledge | OpenUpdateModal | PostUpdate | ChangeSeverity
-           | Note | SetPhase | Status | Resolve | DraftPostmortem | OpenNoticeModal | ListIncidents | Help)
+ChannelCommand = Assign | Acknowledge | PostUpdate | ChangeSeverity | SetPhase | Status | Resolve | DraftPostmortem
+"""What is typed in an incident's channel and changes (or reads) that incident (``service.carry_out``)."""
+Command = (OpenDeclareModal | Declare | OpenUpdateModal | OpenNoticeModal | ListIncidents | Help | Note
+           | ChannelCommand)
 
 def parse(text: str) -> Command | ParseError:
-    text = (text or "").strip()
-    if not text:
+    verb, rest = verb_and_rest(text)
+    if not verb:
         return OpenDeclareModal()
-    verb, _, rest = text.partition(" ")
-    verb = verb.lower()
-    rest = rest.strip()
     parser = _VERBS.get(verb)
     if parser is None:
         return ParseError(f"I don't know `/incident {verb[:40]}`. Try `/incident help`.")

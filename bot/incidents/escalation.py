@@ -9,19 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from sqlmodel import Session
 
 from bot.incidents import queries
-from bot.slack import outbox
-from bot.slack.gateway import UserGroup
+from bot.slack.directory import Directory
 from playbooks.models import EscalationLevel, Playbook
-from storage.models import Incident, TimelineEntry
-
-
-class Directory(Protocol):
-    def user_group(self, handle: str) -> UserGroup | None: ...
+from storage.models import Incident
 
 
 @dataclass
@@ -74,27 +68,3 @@ def resolve_targets(session: Session, directory: Directory, incident: Incident, 
             out.users.append(target)
     out.users = list(dict.fromkeys(out.users))
     return out
-
-
-def escalate(session: Session, directory: Directory, playbook: Playbook, incident: Incident,
-             level: EscalationLevel, now: datetime, reason: str) -> None:
-    """Notify one level (mention in the channel, a DM each, an invitation) and plan the next."""
-    who = resolve_targets(session, directory, incident, level.notify)
-    incident.escalation_level = level.level
-    incident.next_escalation_at = next_due(playbook, incident)
-    mentions = " ".join(who.mentions) or "nobody could be resolved"
-    text = (f":rotating_light: *Escalation level {level.level}* for {incident.ref} ({reason}): {mentions}"
-            + (f"\n_{level.description}_" if level.description else ""))
-    if who.unresolved:
-        text += f"\n:warning: Not found in this workspace: {', '.join(who.unresolved)}"
-    session.add(TimelineEntry(incident_id=incident.id, at=now, author="opsbot", kind="escalation",
-                              text=f"Escalated to level {level.level} ({reason}): {mentions}"))
-    outbox.post(session, now, incident.channel_id or "", text, incident_id=incident.id, purpose="escalation")
-    if who.users and incident.channel_id:
-        outbox.enqueue(session, now, "conversations.invite",
-                       {"channel": incident.channel_id, "users": ",".join(who.users)}, incident_id=incident.id)
-    dm = (f":rotating_light: You are being escalated to for {incident.ref} "
-          f"({playbook.severity(incident.severity).label}): {incident.title}. Reason: {reason}. "
-          f"Join <#{incident.channel_id}>.")
-    for user in who.users:
-        outbox.post(session, now, user, dm, incident_id=incident.id, purpose="escalation_dm")

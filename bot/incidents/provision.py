@@ -1,9 +1,10 @@
 """Turning a declared incident into a ready Slack channel.
 
 Three sequential round trips on a warm directory cache: create the channel (while the
-responders are looked up); then invite, topic, brief, announcement and the answer to the
-declarer together; then pin the brief. Each step is saved as it completes, so a retry after
-a crash or a Slack outage picks up where it stopped and never makes a second channel.
+responders are looked up); then invite, topic, brief and the answer to the declarer together,
+while the announcement queued with the new channel is delivered; then pin the brief. Each step
+is saved as it completes, so a retry after a crash or a Slack outage picks up where it stopped
+and never makes a second channel.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ from datetime import datetime, timedelta
 import structlog
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from bot.clock import Clock
 from bot.incidents import escalation, queries, service, views
 from bot.slack import outbox
 from bot.slack.gateway import SlackGateway, SlackRejected, SlackUnavailable
+from bot.work import BOT, Ctx, UnitOfWork
 from playbooks.models import Playbook
-from storage.db import session_scope
-from storage.models import Incident, TimelineEntry
+from storage.models import Incident
 
 log = structlog.get_logger(__name__)
 MAX_NAME_TRIES = 20
@@ -45,39 +44,32 @@ def channel_name(playbook: Playbook, declared_at: datetime, attempt: int) -> str
 
 
 class Provisioner:
-    def __init__(self, engine: Engine, gateway: SlackGateway, playbook: Playbook, clock: Clock,
-                 delivery: outbox.OutboxDelivery) -> None:
-        self._engine = engine
+    def __init__(self, work: UnitOfWork, gateway: SlackGateway) -> None:
+        self._work = work
         self._gateway = gateway
-        self._playbook = playbook
-        self._clock = clock
-        self._delivery = delivery
+        self._playbook = work.playbook
 
     def claim_due(self) -> list[int]:
         """Incidents whose channel or brief is still owed; each claimed once by compare-and-set."""
-        now = self._clock()
-        claimed = []
-        with session_scope(self._engine) as session:
-            rows = session.exec(
-                Incident.__table__.select()  # type: ignore[attr-defined]
-                .where(col(Incident.brief_ts).is_(None))
-                .where(col(Incident.provision_due_at) <= now)
-            ).all()
-        for row in rows:
-            with session_scope(self._engine) as session:
-                result = session.exec(  # type: ignore[call-overload]
-                    update(Incident).where(col(Incident.id) == row.id)
-                    .where(col(Incident.provision_due_at) == row.provision_due_at)
-                    .values(provision_due_at=now + RETRY_BACKOFF[-1])
-                )
-                if result.rowcount == 1:
-                    claimed.append(row.id)
-        return claimed
+        rows = self._work(lambda ctx: ctx.session.exec(
+            Incident.__table__.select()  # type: ignore[attr-defined]
+            .where(col(Incident.brief_ts).is_(None))
+            .where(col(Incident.provision_due_at) <= ctx.now)
+        ).all())
+
+        def claim(ctx: Ctx, incident_id: int, due: object) -> bool:
+            result = ctx.session.exec(  # type: ignore[call-overload]
+                update(Incident).where(col(Incident.id) == incident_id)
+                .where(col(Incident.provision_due_at) == due)
+                .values(provision_due_at=ctx.now + RETRY_BACKOFF[-1])
+            )
+            return bool(result.rowcount == 1)
+
+        return [row.id for row in rows if self._work(lambda ctx, r=row: claim(ctx, r.id, r.provision_due_at))]
 
     def provision(self, incident_id: int) -> Provisioned:
-        with session_scope(self._engine) as session:
-            incident = session.get(Incident, incident_id)
-            assert incident is not None
+        incident = self._work(lambda ctx: ctx.session.get(Incident, incident_id))
+        assert incident is not None
         try:
             if incident.channel_id is None:
                 self._create_channel(incident)
@@ -111,33 +103,33 @@ class Provisioner:
                 if exc.error != "name_taken":
                     raise
                 channel_id = self._gateway.channel_id(f"#{name}")  # made by an earlier attempt for this incident
-        now = self._clock()
-        with session_scope(self._engine) as session:
-            row = session.get(Incident, incident.id)
+        def created(ctx: Ctx) -> None:
+            """The announcement (and the declarer's DM) go out as soon as this commits."""
+            row = ctx.session.get(Incident, incident.id)
             assert row is not None
             # still owed until the brief is pinned: a crash from here on is finished by the scheduler
             row.channel_id, row.channel_name = channel_id, name
-            row.provision_due_at = now + service.PROVISION_GRACE
-            session.add(TimelineEntry(incident_id=row.id, at=now, author="opsbot", kind="channel",
-                                      text=f"Channel #{name} created"))
-            service.happened(service.Ctx(session, now, self._playbook), row, "channel_created")
-            outbox.post(session, now, self._playbook.settings.incidents_channel,
-                                   views.announcement(self._playbook, row), incident_id=row.id,
-                                   purpose="announcement")
+            row.provision_due_at = ctx.now + service.PROVISION_GRACE
+            service.record(ctx, row, BOT, "channel", f"Channel #{name} created")
+            service.happened(ctx, row, "channel_created")
+            outbox.post(ctx.session, ctx.now, self._playbook.settings.incidents_channel,
+                        views.announcement(self._playbook, row), incident_id=row.id, purpose="announcement")
             # declared from the modal (no response URL): tell them by DM; the bot (alerts) needs no word
-            if not row.response_url and row.declared_by != service.BOT:
-                outbox.post(session, now, row.declared_by, _ready_text(row), incident_id=row.id, purpose="ready")
+            if not row.response_url and row.declared_by != BOT:
+                outbox.post(ctx.session, ctx.now, row.declared_by, _ready_text(row), incident_id=row.id,
+                            purpose="ready")
+
+        self._work(created)
         incident.channel_id, incident.channel_name = channel_id, name
 
     def _furnish(self, incident: Incident) -> None:
         severity = self._playbook.severity(incident.severity)
-        with session_scope(self._engine) as session:
-            who = escalation.resolve_targets(session, self._gateway, incident, list(severity.responders))
-            roles = queries.roles(session, incident.id)
-            ticks = queries.ticks(session, incident.id)
-            changes = queries.linked_changes(session, incident.id)
-            commander = roles.get("incident_commander")
-        declarer = [] if incident.declared_by == service.BOT else [incident.declared_by]  # alerts declare as the bot
+        who, roles, ticks, changes = self._work(lambda ctx: (
+            escalation.resolve_targets(ctx.session, ctx.directory, incident, list(severity.responders)),
+            queries.roles(ctx.session, incident.id), queries.ticks(ctx.session, incident.id),
+            queries.linked_changes(ctx.session, incident.id)))
+        commander = roles.get("incident_commander")
+        declarer = [] if incident.declared_by == BOT else [incident.declared_by]  # alerts declare as the bot
         members = list(dict.fromkeys([*declarer, *who.users, *roles.values()]))
         channel = incident.channel_id
         assert channel is not None
@@ -148,7 +140,6 @@ class Provisioner:
             lambda: self._gateway.call("conversations.setTopic", {
                 "channel": channel, "topic": views.topic(self._playbook, incident, commander)}),
             lambda: self._gateway.call("chat.postMessage", brief),
-            lambda: self._delivery.deliver_due(),
             lambda: self._answer_declarer(incident),
         )
         brief_result = results[2]
@@ -162,10 +153,12 @@ class Provisioner:
         except SlackRejected as exc:
             if exc.error != "already_pinned":
                 raise
-        with session_scope(self._engine) as session:
-            row = session.get(Incident, incident.id)
+        def furnished(ctx: Ctx) -> None:
+            row = ctx.session.get(Incident, incident.id)
             assert row is not None
             row.brief_ts, row.provision_due_at = brief_ts, None
+
+        self._work(furnished)
         incident.brief_ts = brief_ts
 
     def _answer_declarer(self, incident: Incident) -> None:
@@ -174,14 +167,15 @@ class Provisioner:
         WebhookClient(incident.response_url, timeout=10).send(text=_ready_text(incident), response_type="ephemeral")
 
     def _failed(self, incident: Incident, exc: Exception) -> Provisioned:
-        now = self._clock()
-        with session_scope(self._engine) as session:
-            row = session.get(Incident, incident.id)
+        def deferred(ctx: Ctx) -> None:
+            row = ctx.session.get(Incident, incident.id)
             assert row is not None
             attempts = row.provision_attempts
             row.provision_attempts = attempts + 1
             if row.channel_id is None or row.brief_ts is None:
-                row.provision_due_at = now + RETRY_BACKOFF[min(attempts, len(RETRY_BACKOFF) - 1)]
+                row.provision_due_at = ctx.now + RETRY_BACKOFF[min(attempts, len(RETRY_BACKOFF) - 1)]
+
+        self._work(deferred)
         log.warning("provision_deferred", incident=incident.ref, error=str(exc))
         return Provisioned(incident.id, incident.channel_id, incident.channel_name, error=str(exc))
 

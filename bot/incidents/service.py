@@ -1,37 +1,29 @@
 """Incident rules: what each command changes, and what it says to Slack.
 
-Every function takes the session, the time and the playbook, changes the database,
-records the change on the timeline and enqueues the Slack messages in the same
-transaction (DESIGN rule 2). Nothing here calls Slack.
+Every function takes the unit of work's ``Ctx``, changes the database, records the change on the
+timeline and enqueues the Slack messages in the same transaction (docs/architecture.md, "Commit,
+then tell Slack"). Nothing here calls Slack.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from sqlalchemy import insert, literal
 from sqlmodel import Session, col, select
 
+from bot.incidents import commands as cmd
 from bot.incidents import escalation, queries, views
 from bot.incidents.commands import UpdateFields
+from bot.refusal import Refusal
 from bot.slack import outbox
-from playbooks.models import AutoTick, Playbook
+from bot.work import BOT, Ctx
+from playbooks.models import AutoTick
 from storage.models import ChecklistTick, Incident, Postmortem, RoleAssignment, StatusUpdate, TimelineEntry
 
-BOT = "opsbot"
 # The declaring request provisions the channel itself; the scheduler steps in only after this.
 PROVISION_GRACE = timedelta(minutes=2)
-
-
-class IncidentError(Exception):
-    """A request that cannot be carried out; the message is shown to the user as is."""
-
-
-@dataclass(frozen=True)
-class Ctx:
-    session: Session
-    now: datetime
-    playbook: Playbook
 
 
 @dataclass(frozen=True)
@@ -94,12 +86,12 @@ def assign_role(ctx: Ctx, incident: Incident, role_name: str, user_id: str, by: 
     role = ctx.playbook.role(role_name)
     if role is None:
         names = ", ".join(r.name for r in ctx.playbook.roles)
-        raise IncidentError(f"There is no role called `{role_name}`. Roles: {names}.")
+        raise Refusal(f"There is no role called `{role_name}`. Roles: {names}.")
     current = queries.role_holder(ctx.session, incident.id, role.key)
     if current and current.user_id == user_id:
         return f"<@{user_id}> is already {role.name}."
     if current and claim:
-        raise IncidentError(f"{role.name} is already held by <@{current.user_id}>; "
+        raise Refusal(f"{role.name} is already held by <@{current.user_id}>; "
                             f"use `/incident assign {role.key} @user` to hand it over.")
     if current:
         current.user_id, current.assigned_by, current.assigned_at = user_id, by, ctx.now
@@ -171,16 +163,23 @@ def change_severity(ctx: Ctx, incident: Incident, new: str, by: str) -> str:
     return f"Severity is now {label}."
 
 
-def add_note(ctx: Ctx, incident: Incident, text: str, by: str) -> str:
-    record(ctx, incident, by, "note", text)
-    return "Noted on the timeline."
+def add_note(ctx: Ctx, channel_id: str, text: str, by: str) -> bool:
+    """A note on the timeline of the incident whose channel this is, open or resolved; False when the
+    channel is no incident's. One statement: notes are the most frequent command during an incident,
+    and the incident itself need not be read to add one."""
+    entry = TimelineEntry.__table__  # type: ignore[attr-defined]
+    found = select(col(Incident.id), literal(ctx.now, entry.c.at.type), literal(by), literal("note"),
+                   literal(text)).where(col(Incident.channel_id) == channel_id).limit(1)
+    added = ctx.session.execute(insert(entry).from_select(["incident_id", "at", "author", "kind", "text"], found)
+                                .returning(entry.c.id))  # not rowcount: psycopg reports -1 for INSERT ... SELECT
+    return added.first() is not None
 
 
 def set_phase(ctx: Ctx, incident: Incident, name: str, by: str) -> str:
     phase = ctx.playbook.phase(name)
     if phase is None:
         names = ", ".join(p.key for p in ctx.playbook.phases)
-        raise IncidentError(f"There is no phase called `{name}`. Phases: {names}.")
+        raise Refusal(f"There is no phase called `{name}`. Phases: {names}.")
     if phase.key == incident.phase:
         return f"Already in {phase.name}."
     incident.phase = phase.key
@@ -193,7 +192,7 @@ def set_phase(ctx: Ctx, incident: Incident, name: str, by: str) -> str:
 def tick(ctx: Ctx, incident: Incident, item_key: str, by: str, *, done: bool) -> str:
     found = queries.checklist_item(ctx.playbook, item_key)
     if found is None:
-        raise IncidentError("That checklist item is not in the playbook any more.")
+        raise Refusal("That checklist item is not in the playbook any more.")
     phase, item = found
     existing = ctx.session.exec(select(ChecklistTick).where(
         ChecklistTick.incident_id == incident.id, ChecklistTick.item_key == item_key)).first()
@@ -257,6 +256,48 @@ def draft_postmortem(ctx: Ctx, incident: Incident, by: str) -> Postmortem:
         outbox.post(ctx.session, ctx.now, incident.channel_id, f"Post-mortem draft for {incident.ref}",
                     views.long_text_blocks(text), incident_id=incident.id, purpose="postmortem")
     return postmortem
+
+
+# Commands typed in the channel of a resolved incident that still apply to it (a note too: add_note).
+AFTER_RESOLUTION = (cmd.Status, cmd.DraftPostmortem)
+
+
+def carry_out(ctx: Ctx, incident: Incident, command: cmd.ChannelCommand, by: str) -> str:
+    """A command typed in the incident's channel; the answer for the person who typed it."""
+    if incident.status != "open" and not isinstance(command, AFTER_RESOLUTION):
+        raise Refusal(f"{incident.ref} is resolved; only `status`, `note` and `postmortem` still apply.")
+    match command:
+        case cmd.Assign(role, user_id):
+            return assign_role(ctx, incident, role, user_id, by)
+        case cmd.Acknowledge():
+            return acknowledge(ctx, incident, by)
+        case cmd.PostUpdate(fields):
+            return post_update(ctx, incident, fields, by)
+        case cmd.ChangeSeverity(severity):
+            return change_severity(ctx, incident, severity, by)
+        case cmd.SetPhase(phase):
+            return set_phase(ctx, incident, phase, by)
+        case cmd.Status():
+            return status_text(ctx, incident)
+        case cmd.Resolve(summary):
+            return resolve(ctx, incident, summary, by)
+        case cmd.DraftPostmortem():
+            draft_postmortem(ctx, incident, by)
+            return "Post-mortem drafted and posted in this channel."
+    raise Refusal("That command does not apply here. Try `/incident help`.")
+
+
+def status_text(ctx: Ctx, incident: Incident) -> str:
+    return views.status_text(ctx.playbook, incident, queries.roles(ctx.session, incident.id),
+                             queries.latest_update(ctx.session, incident.id),
+                             queries.progress(ctx.session, ctx.playbook, incident), ctx.now)
+
+
+def update_form(ctx: Ctx, incident: Incident) -> dict:
+    """The status update form, prefilled with the last update."""
+    if incident.status != "open":
+        raise Refusal(f"{incident.ref} is resolved; no more updates are due.")
+    return views.update_modal(incident, queries.latest_update(ctx.session, incident.id))
 
 
 def open_incidents(session: Session) -> list[Incident]:

@@ -1,5 +1,5 @@
 """Due incident work for the scheduler tick: cadence updates, acknowledgement deadlines and
-escalation levels (DESIGN rule 3).
+escalation levels (docs/architecture.md, "Timers are data").
 
 Each timer is claimed by a compare-and-set on its due time in the same transaction that
 records what it caused, so a reminder fires exactly once across crashes and replicas. An
@@ -9,115 +9,128 @@ update overdue after downtime goes out once, and the next is planned from now.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from sqlalchemy import or_, update
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from bot.clock import Clock
 from bot.incidents import escalation, queries, views
-from bot.incidents.escalation import Directory
+from bot.incidents.service import record
 from bot.slack import outbox
+from bot.work import BOT, Ctx, UnitOfWork
 from playbooks.durations import format_duration
-from playbooks.models import Playbook
-from storage.db import session_scope
-from storage.models import Incident, TimelineEntry
+from playbooks.models import EscalationLevel
+from storage.models import Incident
 
 MISSED_CYCLES_TO_ESCALATE = 2
 
 
 class IncidentTimers:
-    def __init__(self, engine: Engine, directory: Directory, playbook: Playbook, clock: Clock) -> None:
-        self._engine = engine
-        self._directory = directory
-        self._playbook = playbook
-        self._clock = clock
+    def __init__(self, work: UnitOfWork) -> None:
+        self._work = work
 
     def run_due(self) -> int:
         """Fire every due timer once; returns how many fired."""
-        now = self._clock()
-        with session_scope(self._engine) as session:
-            due = session.exec(
-                select(Incident.id).where(Incident.status == "open")
-                .where(col(Incident.channel_id).is_not(None))
-                .where(or_(col(Incident.ack_due_at) <= now, col(Incident.next_escalation_at) <= now,
-                           col(Incident.next_update_at) <= now))
-            ).all()
+        due = self._work(lambda ctx: ctx.session.exec(
+            select(Incident.id).where(Incident.status == "open")
+            .where(col(Incident.channel_id).is_not(None))
+            .where(or_(col(Incident.ack_due_at) <= ctx.now, col(Incident.next_escalation_at) <= ctx.now,
+                       col(Incident.next_update_at) <= ctx.now))
+        ).all())
         fired = 0
         for incident_id in due:
-            fired += self._claimed(incident_id, "ack_due_at", self._ack_deadline)
-            fired += self._claimed(incident_id, "next_escalation_at", self._escalation)
-            fired += self._claimed(incident_id, "next_update_at", self._cadence)
+            fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "ack_due_at", _ack_deadline))
+            fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_escalation_at", _escalation))
+            fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_update_at", _cadence))
         return fired
 
-    def _claimed(self, incident_id: int, column: str, step: Callable[[Session, Incident, datetime], None]) -> int:
-        now = self._clock()
-        with session_scope(self._engine) as session:
-            incident = session.get(Incident, incident_id)
-            due = getattr(incident, column) if incident else None
-            if incident is None or incident.status != "open" or due is None or due > now:
-                return 0
-            # Claim: only the process that moves the due time away from what it read does the work;
-            # the step then plans the next due time in the same transaction.
-            result = session.exec(  # type: ignore[call-overload]
-                update(Incident).where(col(Incident.id) == incident_id)
-                .where(getattr(Incident, column) == due)
-                .values({column: None})
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                session.rollback()
-                return 0
-            setattr(incident, column, None)
-            step(session, incident, now)
-        return 1
 
-    def _ack_deadline(self, session: Session, incident: Incident, now: datetime) -> None:
-        if incident.acknowledged_at:
-            return
-        severity = self._playbook.severity(incident.severity)
-        self._escalate_next(session, incident, now,
-                            f"not acknowledged within {format_duration(severity.response_time)}")
+def _claimed(ctx: Ctx, incident_id: int, column: str, step: Callable[[Ctx, Incident], None]) -> int:
+    incident = ctx.session.get(Incident, incident_id)
+    due = getattr(incident, column) if incident else None
+    if incident is None or incident.status != "open" or due is None or due > ctx.now:
+        return 0
+    # Claim: only the process that moves the due time away from what it read does the work;
+    # the step then plans the next due time in the same transaction.
+    result = ctx.session.exec(  # type: ignore[call-overload]
+        update(Incident).where(col(Incident.id) == incident_id)
+        .where(getattr(Incident, column) == due)
+        .values({column: None})
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return 0
+    setattr(incident, column, None)
+    step(ctx, incident)
+    return 1
 
-    def _escalation(self, session: Session, incident: Incident, now: datetime) -> None:
-        reason = f"{format_duration(now - incident.declared_at)} since declaration"
-        for level in escalation.due_levels(self._playbook, incident, now):
-            escalation.escalate(session, self._directory, self._playbook, incident, level, now, reason)
-        incident.next_escalation_at = escalation.next_due(self._playbook, incident)
 
-    def _cadence(self, session: Session, incident: Incident, now: datetime) -> None:
-        severity = self._playbook.severity(incident.severity)
-        if severity.update_every is None:
-            return
-        since = incident.last_cadence_at or incident.declared_at
-        missed = incident.last_update_at is None or incident.last_update_at <= since
-        incident.missed_updates = incident.missed_updates + 1 if missed else 0
-        incident.last_cadence_at = now
-        incident.next_update_at = now + severity.update_every
-        latest = queries.latest_update(session, incident.id)
-        progress = queries.progress(session, self._playbook, incident)
-        text = views.status_update_text(self._playbook, incident, latest, now, progress)
-        roles = queries.roles(session, incident.id)
-        askees = [f"<@{roles[r]}>" for r in ("incident_commander", "communications_lead") if r in roles]
-        blocks = views.cadence_blocks(text, incident, missed_since=incident.last_update_at or incident.declared_at
-                                      if missed else None, askees=askees, playbook=self._playbook)
-        outbox.post(session, now, incident.channel_id or "", text, blocks, incident_id=incident.id,
-                    purpose="cadence")
-        for channel in severity.stakeholder_channels:
-            mirrored = views.stakeholder_update_text(self._playbook, incident, latest, now, progress, channel)
-            outbox.post(session, now, channel, mirrored, views.update_blocks(mirrored, None), incident_id=incident.id,
-                        purpose="cadence_stakeholders")
-        session.add(TimelineEntry(incident_id=incident.id, at=now, author="opsbot", kind="cadence",
-                                  text="Scheduled status update posted" + (" (no new update)" if missed else "")))
-        if missed and incident.missed_updates % MISSED_CYCLES_TO_ESCALATE == 0:
-            self._escalate_next(session, incident, now, f"no update for {incident.missed_updates} cycles")
+def _ack_deadline(ctx: Ctx, incident: Incident) -> None:
+    if incident.acknowledged_at:
+        return
+    severity = ctx.playbook.severity(incident.severity)
+    _escalate_next(ctx, incident, f"not acknowledged within {format_duration(severity.response_time)}")
 
-    def _escalate_next(self, session: Session, incident: Incident, now: datetime, reason: str) -> None:
-        start = self._playbook.severity(incident.severity).escalation_starts_at
-        if start is None:
-            return
-        level = self._playbook.next_level(max(incident.escalation_level, start - 1))
-        if level is not None:
-            escalation.escalate(session, self._directory, self._playbook, incident, level, now, reason)
 
+def _escalation(ctx: Ctx, incident: Incident) -> None:
+    reason = f"{format_duration(ctx.now - incident.declared_at)} since declaration"
+    for level in escalation.due_levels(ctx.playbook, incident, ctx.now):
+        escalate(ctx, incident, level, reason)
+    incident.next_escalation_at = escalation.next_due(ctx.playbook, incident)
+
+
+def _cadence(ctx: Ctx, incident: Incident) -> None:
+    severity = ctx.playbook.severity(incident.severity)
+    if severity.update_every is None:
+        return
+    since = incident.last_cadence_at or incident.declared_at
+    missed = incident.last_update_at is None or incident.last_update_at <= since
+    incident.missed_updates = incident.missed_updates + 1 if missed else 0
+    incident.last_cadence_at = ctx.now
+    incident.next_update_at = ctx.now + severity.update_every
+    latest = queries.latest_update(ctx.session, incident.id)
+    progress = queries.progress(ctx.session, ctx.playbook, incident)
+    text = views.status_update_text(ctx.playbook, incident, latest, ctx.now, progress)
+    roles = queries.roles(ctx.session, incident.id)
+    askees = [f"<@{roles[r]}>" for r in ("incident_commander", "communications_lead") if r in roles]
+    blocks = views.cadence_blocks(text, incident, missed_since=incident.last_update_at or incident.declared_at
+                                  if missed else None, askees=askees, playbook=ctx.playbook)
+    outbox.post(ctx.session, ctx.now, incident.channel_id or "", text, blocks, incident_id=incident.id,
+                purpose="cadence")
+    for channel in severity.stakeholder_channels:
+        mirrored = views.stakeholder_update_text(ctx.playbook, incident, latest, ctx.now, progress, channel)
+        outbox.post(ctx.session, ctx.now, channel, mirrored, views.update_blocks(mirrored, None),
+                    incident_id=incident.id, purpose="cadence_stakeholders")
+    record(ctx, incident, BOT, "cadence", "Scheduled status update posted" + (" (no new update)" if missed else ""))
+    if missed and incident.missed_updates % MISSED_CYCLES_TO_ESCALATE == 0:
+        _escalate_next(ctx, incident, f"no update for {incident.missed_updates} cycles")
+
+
+def _escalate_next(ctx: Ctx, incident: Incident, reason: str) -> None:
+    start = ctx.playbook.severity(incident.severity).escalation_starts_at
+    if start is None:
+        return
+    level = ctx.playbook.next_level(max(incident.escalation_level, start - 1))
+    if level is not None:
+        escalate(ctx, incident, level, reason)
+
+
+def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) -> None:
+    """Notify one level (mention in the channel, a DM each, an invitation) and plan the next."""
+    who = escalation.resolve_targets(ctx.session, ctx.directory, incident, level.notify)
+    incident.escalation_level = level.level
+    incident.next_escalation_at = escalation.next_due(ctx.playbook, incident)
+    mentions = " ".join(who.mentions) or "nobody could be resolved"
+    text = (f":rotating_light: *Escalation level {level.level}* for {incident.ref} ({reason}): {mentions}"
+            + (f"\n_{level.description}_" if level.description else ""))
+    if who.unresolved:
+        text += f"\n:warning: Not found in this workspace: {', '.join(who.unresolved)}"
+    record(ctx, incident, BOT, "escalation", f"Escalated to level {level.level} ({reason}): {mentions}")
+    outbox.post(ctx.session, ctx.now, incident.channel_id or "", text, incident_id=incident.id, purpose="escalation")
+    if who.users and incident.channel_id:
+        outbox.enqueue(ctx.session, ctx.now, "conversations.invite",
+                       {"channel": incident.channel_id, "users": ",".join(who.users)}, incident_id=incident.id)
+    dm = (f":rotating_light: You are being escalated to for {incident.ref} "
+          f"({ctx.playbook.severity(incident.severity).label}): {incident.title}. Reason: {reason}. "
+          f"Join <#{incident.channel_id}>.")
+    for user in who.users:
+        outbox.post(ctx.session, ctx.now, user, dm, incident_id=incident.id, purpose="escalation_dm")

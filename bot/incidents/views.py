@@ -23,6 +23,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.incidents.queries import Progress
+from bot.slack.people import who
+from bot.work import BOT
 from playbooks.durations import format_duration
 from playbooks.models import Playbook
 from playbooks.templates import render
@@ -41,7 +43,7 @@ SECTION_LIMIT = 2900
 
 def person(user: str) -> str:
     """A mention, or the bot's own name for what it did itself (incidents opened by alerts)."""
-    return "opsbot (from alerts)" if user == "opsbot" else f"<@{user}>"
+    return f"{BOT} (from alerts)" if user == BOT else who(user)
 
 
 def _dicts(blocks: list[Block]) -> list[dict]:
@@ -103,7 +105,7 @@ def brief_blocks(playbook: Playbook, incident: Incident, roles: dict[str, str],
         + f" · {done}/{len(phase.items)} done"))]
     for item in phase.items:
         tick = ticks.get(item.key)
-        mark = (f":white_check_mark: ~{item.text}~ ({_who(tick.done_by)})" if tick
+        mark = (f":white_check_mark: ~{item.text}~ ({who(tick.done_by)})" if tick
                 else f":white_large_square: {item.text}")
         accessory = None
         if open_:
@@ -127,10 +129,6 @@ def caused_by(playbook: Playbook, changes: list[ChangeRequest]) -> list[str]:
         lines.append(f":link: Caused by change *{cr.number}* ({category.name if category else cr.category}, "
                      f"{cr.status.replace('_', ' ')}, requested by <@{cr.requested_by}>): {summary}")
     return lines
-
-
-def _who(author: str) -> str:
-    return author if author == "opsbot" else f"<@{author}>"
 
 
 def announcement(playbook: Playbook, incident: Incident) -> str:
@@ -199,7 +197,7 @@ def postmortem_text(playbook: Playbook, incident: Incident, now: datetime, timel
     role_lines = [f"- **{r.name}**: " + (f"<@{roles[r.key]}>" if r.key in roles else "unassigned")
                   for r in playbook.roles]
     timeline_lines = [f"- **{local(playbook, e.at, '%H:%M')}** - {e.text}"
-                      + ("" if e.author == "opsbot" else f" ({_who(e.author)})") for e in timeline]
+                      + ("" if e.author == BOT else f" ({who(e.author)})") for e in timeline]
     checklist_lines = [f"- [{'x' if item.key in ticks else ' '}] {phase.name}: {item.text}"
                        for phase in playbook.phases for item in phase.items]
     impacts = [e.text for e in timeline if e.kind == "update"]

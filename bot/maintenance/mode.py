@@ -1,7 +1,7 @@
 """Whether maintenance mode is on, read from the executor's runs (the database is the source of
 truth): on after a ``maintenance.enable`` run succeeded, until a ``maintenance.disable`` run
-succeeds. ``is_on`` is what other features ask (windows, alert intake); ``status`` is
-``/maintenance status``, with the live queue depth and the flag file on this host."""
+succeeds. ``current`` is that state; ``status`` is ``/maintenance status``, with the live queue
+depth and the flag file on this host."""
 
 from __future__ import annotations
 
@@ -55,11 +55,6 @@ def current(session: Session) -> ModeState:
                                                                        Approval.decision == "approve")).all())
     return ModeState(on=last is not None and last.action == ENABLE, last=last, in_flight=in_flight,
                      approvers=approvers)
-
-
-def is_on(session: Session) -> bool:
-    """Is maintenance mode on (the last successful switch was an enable)?"""
-    return current(session).on
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.executor.views import who
 from bot.maintenance.mode import ENABLE, Status
 from bot.ops.maintenance.page import mrkdwn_escape
+from bot.slack.people import who
 from playbooks.maintenance import MaintenanceSettings
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.executor.plan import Plan, Step, StepContext
-from bot.ops.registry import OpsEnv, operation
+from bot.ops.operation import OpsEnv, operation
 from playbooks.actions import ParamValue
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from bot.executor.plan import FollowUp, Lookups, Plan, Step, StepContext, StepFailed
 from bot.executor.runner_steps import to_step, to_steps
 from bot.ops.backup.layout import Catalog, human_size
-from bot.ops.registry import OpsEnv, operation
+from bot.ops.operation import OpsEnv, operation
 from playbooks.actions import ParamValue
 from playbooks.models import Playbook
 from playbooks.rollback import EnvFile

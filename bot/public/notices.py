@@ -13,10 +13,12 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.incidents import queries
-from bot.incidents.service import Ctx, IncidentError, record
+from bot.incidents.service import record
 from bot.incidents.views import local
 from bot.public import views
+from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.work import SIMULTANEOUS, Ctx
 from playbooks.templates import render
 from storage.models import Incident, OutboundMessage
 from storage.public import DRAFT, INITIAL, PUBLISHED, RESOLUTION, CustomerNotice
@@ -36,10 +38,10 @@ class NoticeDraft:
 def must_draft(ctx: Ctx, incident: Incident, user: str) -> None:
     lead = queries.role_holder(ctx.session, incident.id, "communications_lead")
     if lead is None:
-        raise IncidentError("Customer notices are drafted by the Communications Lead, and there is none yet: "
+        raise Refusal("Customer notices are drafted by the Communications Lead, and there is none yet: "
                             "`/incident assign comms @someone`.")
     if lead.user_id != user:
-        raise IncidentError(f"Customer notices are drafted by the Communications Lead, <@{lead.user_id}>.")
+        raise Refusal(f"Customer notices are drafted by the Communications Lead, <@{lead.user_id}>.")
 
 
 def prefilled(ctx: Ctx, incident: Incident, kind: str) -> NoticeDraft:
@@ -93,21 +95,21 @@ def save_draft(ctx: Ctx, incident: Incident, draft: NoticeDraft, by: str, reques
 def approve(ctx: Ctx, incident: Incident, notice_id: int, user: str) -> str:
     notice = ctx.session.get(CustomerNotice, notice_id)
     if notice is None or notice.incident_id != incident.id:
-        raise IncidentError("That notice no longer exists.")
+        raise Refusal("That notice no longer exists.")
     if notice.status != DRAFT:
         return f"Already published by <@{notice.approved_by}>."
     commander = queries.role_holder(ctx.session, incident.id, "incident_commander")
     if commander is None or commander.user_id != user:
         who = f"<@{commander.user_id}>" if commander else "nobody yet (`/incident assign commander @someone`)"
-        raise IncidentError(f"Only the Incident Commander approves customer notices; that is {who}.")
+        raise Refusal(f"Only the Incident Commander approves customer notices; that is {who}.")
     if user == notice.drafted_by:
-        raise IncidentError("You drafted this notice, so your approval does not count; the Incident Commander "
+        raise Refusal("You drafted this notice, so your approval does not count; the Incident Commander "
                             "must be someone else.")
     moved = ctx.session.exec(  # type: ignore[call-overload]
         update(CustomerNotice).where(col(CustomerNotice.id) == notice_id).where(col(CustomerNotice.status) == DRAFT)
         .values(status=PUBLISHED, approved_by=user, published_at=ctx.now))
     if moved.rowcount != 1:
-        return "Someone else (or a double click) did that at the same moment; nothing more changed."
+        raise Refusal(SIMULTANEOUS)
     ctx.session.refresh(notice)
     record(ctx, incident, user, "notice", f"Approved and published the {notice.kind} customer notice #{notice.id}")
     if notice.preview_message_id is not None:

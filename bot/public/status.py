@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from playbooks.models import Playbook
-from storage.maintenance import SCHEDULED, MaintenanceWindow
 from storage.public import PUBLISHED, RESOLUTION, CustomerNotice
+from storage.windows import SCHEDULED, MaintenanceWindow
 
 
 @dataclass(frozen=True)

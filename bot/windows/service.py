@@ -4,26 +4,29 @@ for open items), cancelling and moving (the notices follow), checklist ticks, an
 are under maintenance right now.
 
 State changes and their Slack messages (the outbox) are committed together; timers are rows fired
-by ``bot.windows.timers`` with a compare-and-set on their due time (DESIGN rule 3)."""
+by ``bot.windows.timers`` with a compare-and-set on their due time (docs/architecture.md, "Timers
+are data")."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.executor.approvals import Approver, Directory, describe, is_allowed
+from bot.executor.approvals import Approver, describe, is_allowed
+from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.slack.people import who
 from bot.windows import standing as standing_rules
 from bot.windows import views
-from bot.windows.models import WindowError, WindowForm
-from playbooks.models import Playbook
+from bot.windows.forms import WindowForm
+from bot.work import BOT, Ctx
 from playbooks.windows import STAGES, StandingWindow, WindowSettings
-from storage.maintenance import (
+from storage.models import OutboundMessage
+from storage.windows import (
     CANCELLED,
     DONE,
     DROPPED,
@@ -34,29 +37,16 @@ from storage.maintenance import (
     MaintenanceTimer,
     MaintenanceWindow,
 )
-from storage.models import OutboundMessage
 
-BOT = "opsbot"
 NOTICES = ("notice_24h", "notice_2h")  # in order: an earlier one past due when a later one is, is dropped
 STAGE_KINDS = tuple(f"stage_{stage}" for stage in STAGES)
 NOTICE_OFFSETS = {"notice_24h": STAGES["T-24h"], "notice_2h": STAGES["T-2h"]}
 
 
-@dataclass(frozen=True)
-class Ctx:
-    session: Session
-    now: datetime
-    playbook: Playbook
-
-    @property
-    def settings(self) -> WindowSettings:
-        return self.playbook.windows
-
-
 def get(session: Session, window_id: int) -> MaintenanceWindow:
     window = session.get(MaintenanceWindow, window_id)
     if window is None:
-        raise WindowError(f"There is no maintenance window {window_id}. `/maintenance windows` lists them.")
+        raise Refusal(f"There is no maintenance window {window_id}. `/maintenance windows` lists them.")
     return window
 
 
@@ -70,10 +60,11 @@ def notifies(settings: WindowSettings, window: MaintenanceWindow) -> bool:
     return rule.notify if rule else True
 
 
-def check_planner(settings: WindowSettings, user: str, directory: Directory) -> None:
+def check_planner(ctx: Ctx, user: str) -> None:
     """Scheduling, moving and cancelling are for the pack's ``planners`` (all when none are named)."""
-    if settings.planners and not is_allowed(settings.planners, Approver(user, "", {}), directory):
-        raise WindowError(f"Only {describe(settings.planners)} may schedule, move or cancel maintenance windows.")
+    planners = ctx.playbook.windows.planners
+    if planners and not is_allowed(planners, Approver(user, "", {}), ctx.directory):
+        raise Refusal(f"Only {describe(planners)} may schedule, move or cancel maintenance windows.")
 
 
 # -- scheduling ---------------------------------------------------------------------------------------
@@ -121,10 +112,10 @@ def _due(settings: WindowSettings, window: MaintenanceWindow, kind: str, now: da
 
 def plan_timers(ctx: Ctx, window: MaintenanceWindow) -> None:
     kinds = ["complete"]
-    if notifies(ctx.settings, window):
+    if notifies(ctx.playbook.windows, window):
         kinds += [*NOTICES, *STAGE_KINDS, "reminder"]
     for kind in kinds:
-        due = _due(ctx.settings, window, kind, ctx.now)
+        due = _due(ctx.playbook.windows, window, kind, ctx.now)
         ctx.session.add(MaintenanceTimer(window_id=window.id, kind=kind, due_at=due))
     ctx.session.flush()
     _drop_superseded(ctx, window)
@@ -162,16 +153,17 @@ def _notice_sent(session: Session, window: MaintenanceWindow) -> bool:
 
 def _changeable(ctx: Ctx, window: MaintenanceWindow, verb: str) -> None:
     if window.status == CANCELLED:
-        raise WindowError(f"{window.ref} is already cancelled.")
+        raise Refusal(f"{window.ref} is already cancelled.")
     if window.status == DONE or window.ends_at <= ctx.now:
-        raise WindowError(f"{window.ref} is over; there is nothing to {verb}.")
+        raise Refusal(f"{window.ref} is over; there is nothing to {verb}.")
     if window.starts_at <= ctx.now:
         done = "moved" if verb == "move" else "cancelled"
-        raise WindowError(f"{window.ref} is in progress; it can no longer be {done}.")
+        raise Refusal(f"{window.ref} is in progress; it can no longer be {done}.")
 
 
 # -- cancel and move ----------------------------------------------------------------------------------
 def cancel(ctx: Ctx, window_id: int, user: str) -> str:
+    settings = ctx.playbook.windows
     window = get(ctx.session, window_id)
     _changeable(ctx, window, "cancel")
     claimed = ctx.session.exec(  # type: ignore[call-overload]
@@ -179,34 +171,35 @@ def cancel(ctx: Ctx, window_id: int, user: str) -> str:
         .where(col(MaintenanceWindow.status) == SCHEDULED)
         .values(status=CANCELLED, cancelled_by=user, cancelled_at=ctx.now).execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
-        raise WindowError(f"{window.ref} changed meanwhile; look again with `/maintenance windows`.")
+        raise Refusal(f"{window.ref} changed meanwhile; look again with `/maintenance windows`.")
     announced = _notice_sent(ctx.session, window)
     ctx.session.exec(  # type: ignore[call-overload]
         update(MaintenanceTimer).where(col(MaintenanceTimer.window_id) == window.id)
         .where(col(MaintenanceTimer.state) == PENDING).values(state=DROPPED))
     if announced:
-        text = views.notice(ctx.settings, ctx.settings.templates.cancelled, window)
+        text = views.notice(settings, settings.templates.cancelled, window)
         _to_notice_channels(ctx, window, text, "cancelled")
     _in_thread(ctx, window, f"❌ {window.ref} was cancelled by <@{user}>.", create=False)
-    told = " The cancellation notice goes out to " + ", ".join(ctx.settings.notice_channels) + "." if announced else ""
+    told = " The cancellation notice goes out to " + ", ".join(settings.notice_channels) + "." if announced else ""
     return f"{window.ref} {views.escape(window.title)} is cancelled; its pending notices are dropped.{told}"
 
 
 def move(ctx: Ctx, window_id: int, new_start: datetime, user: str) -> str:
+    settings = ctx.playbook.windows
     window = get(ctx.session, window_id)
     _changeable(ctx, window, "move")
     duration = window.ends_at - window.starts_at
     old_start, new_end = window.starts_at, new_start + duration
     if new_start == old_start:
-        raise WindowError(f"{window.ref} already starts then.")
+        raise Refusal(f"{window.ref} already starts then.")
     claimed = ctx.session.exec(  # type: ignore[call-overload]
         update(MaintenanceWindow).where(col(MaintenanceWindow.id) == window.id)
         .where(col(MaintenanceWindow.status) == SCHEDULED).where(col(MaintenanceWindow.starts_at) == old_start)
         .values(starts_at=new_start, ends_at=new_end).execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
-        raise WindowError(f"{window.ref} changed meanwhile; look again with `/maintenance windows`.")
+        raise Refusal(f"{window.ref} changed meanwhile; look again with `/maintenance windows`.")
     announced = _notice_sent(ctx.session, window)
-    moved_text = views.notice(ctx.settings, ctx.settings.templates.moved, window, new_start=new_start, new_end=new_end)
+    moved_text = views.notice(settings, settings.templates.moved, window, new_start=new_start, new_end=new_end)
     ctx.session.expire(window)
     window = get(ctx.session, window_id)
     for timer in _timers(ctx.session, window):
@@ -215,25 +208,25 @@ def move(ctx: Ctx, window_id: int, new_start: datetime, user: str) -> str:
         retimed = ctx.session.exec(  # type: ignore[call-overload]
             update(MaintenanceTimer).where(col(MaintenanceTimer.id) == timer.id)
             .where(col(MaintenanceTimer.state) == PENDING).where(col(MaintenanceTimer.due_at) == timer.due_at)
-            .values(due_at=_due(ctx.settings, window, timer.kind, ctx.now))
+            .values(due_at=_due(settings, window, timer.kind, ctx.now))
             .execution_options(synchronize_session=False))
         if retimed.rowcount != 1:  # fired meanwhile by a tick: the move waits for the next try
-            raise WindowError(f"{window.ref} was busy sending a notice; please try again.")
+            raise Refusal(f"{window.ref} was busy sending a notice; please try again.")
     ctx.session.expire_all()
     _drop_superseded(ctx, window)
     if announced:
         _to_notice_channels(ctx, window, moved_text, "moved")
-    _in_thread(ctx, window, f"📅 {window.ref} was moved by <@{user}> to {views.when(ctx.settings, new_start)} "
-                            f"{ctx.settings.timezone}; its pending notices follow.", create=False)
-    return (f"{window.ref} now runs {views.when(ctx.settings, new_start)}–{views.when(ctx.settings, new_end, '%H:%M')} "
-            f"{ctx.settings.timezone}; its pending notices are re-timed."
+    _in_thread(ctx, window, f"📅 {window.ref} was moved by <@{user}> to {views.when(settings, new_start)} "
+                            f"{settings.timezone}; its pending notices follow.", create=False)
+    return (f"{window.ref} now runs {views.when(settings, new_start)}–{views.when(settings, new_end, '%H:%M')} "
+            f"{settings.timezone}; its pending notices are re-timed."
             + (" A notice of the new time goes out." if announced else ""))
 
 
 # -- firing timers -------------------------------------------------------------------------------------
 def fire(ctx: Ctx, window: MaintenanceWindow, timer: MaintenanceTimer) -> None:
     """What a claimed timer does (in the claiming transaction)."""
-    settings = ctx.settings
+    settings = ctx.playbook.windows
     if timer.kind in NOTICES:
         template = settings.templates.notice_24h if timer.kind == "notice_24h" else settings.templates.notice_2h
         _to_notice_channels(ctx, window, views.notice(settings, template, window), timer.kind)
@@ -265,12 +258,12 @@ def open_due_items(ctx: Ctx, window: MaintenanceWindow) -> list[tuple[str, str]]
     """(stage, text) of items whose stage has come and that nobody ticked."""
     ticked = set(ctx.session.exec(select(MaintenanceCheck.item_key)
                                   .where(MaintenanceCheck.window_id == window.id)).all())
-    return [(stage, item.text) for stage, item in ctx.settings.items()
+    return [(stage, item.text) for stage, item in ctx.playbook.windows.items()
             if window.starts_at - STAGES[stage] <= ctx.now and item.key not in ticked]
 
 
 def _to_notice_channels(ctx: Ctx, window: MaintenanceWindow, text: str, purpose: str) -> None:
-    for channel in ctx.settings.notice_channels:
+    for channel in ctx.playbook.windows.notice_channels:
         outbox.post(ctx.session, ctx.now, channel, text, purpose=f"window:{window.id}:{purpose}")
 
 
@@ -282,11 +275,11 @@ def _in_thread(ctx: Ctx, window: MaintenanceWindow, text: str, blocks: list[dict
     if anchor is None:
         if not create:
             return
-        head_text, head_blocks = views.header(ctx.settings, window)
-        anchor = outbox.post(ctx.session, ctx.now, ctx.settings.channel, head_text, head_blocks,
+        head_text, head_blocks = views.header(ctx.playbook.windows, window)
+        anchor = outbox.post(ctx.session, ctx.now, ctx.playbook.windows.channel, head_text, head_blocks,
                              purpose=f"window:{window.id}:header")
         ctx.session.flush()
-        list_text, list_blocks = views.checklist(ctx.settings, window, ticks_of(ctx.session, window))
+        list_text, list_blocks = views.checklist(ctx.playbook.windows, window, ticks_of(ctx.session, window))
         listing = outbox.reply(ctx.session, ctx.now, anchor, list_text, list_blocks,
                                purpose=f"window:{window.id}:checklist")
         ctx.session.flush()
@@ -304,15 +297,15 @@ def ticks_of(session: Session, window: MaintenanceWindow) -> dict[str, Maintenan
 def tick(ctx: Ctx, window_id: int, item_key: str, user: str) -> str:
     """Tick an item (who and when); the checklist message is edited to show it."""
     window = get(ctx.session, window_id)
-    found = ctx.settings.item(item_key)
+    found = ctx.playbook.windows.item(item_key)
     if found is None:
-        raise WindowError("That checklist item is no longer in the playbook.")
+        raise Refusal("That checklist item is no longer in the playbook.")
     stage, item = found
     if window.status == CANCELLED:
-        raise WindowError(f"{window.ref} is cancelled; its checklist is closed.")
+        raise Refusal(f"{window.ref} is cancelled; its checklist is closed.")
     existing = _record_tick(ctx, window, stage, item_key, user)
     if existing is not None:
-        return f"“{item.text}” was already ticked by {views.who(existing.done_by)}."
+        return f"“{item.text}” was already ticked by {who(existing.done_by)}."
     return f"Ticked “{item.text}” for {window.ref}."
 
 
@@ -330,7 +323,7 @@ def _record_tick(ctx: Ctx, window: MaintenanceWindow, stage: str, item_key: str,
         return existing
     anchor = ctx.session.get(OutboundMessage, window.checklist_message_id) if window.checklist_message_id else None
     if anchor is not None:
-        text, blocks = views.checklist(ctx.settings, window, ticks_of(ctx.session, window))
+        text, blocks = views.checklist(ctx.playbook.windows, window, ticks_of(ctx.session, window))
         outbox.edit(ctx.session, ctx.now, anchor, text, blocks, purpose=f"window:{window.id}:checklist")
     return None
 
@@ -343,9 +336,9 @@ def upcoming(session: Session, now: datetime) -> list[MaintenanceWindow]:
 
 
 def listing(ctx: Ctx) -> str:
-    standing = [(rule, standing_rules.next_occurrence(rule, ctx.settings.zone, ctx.now))
-                for rule in ctx.settings.standing]
-    return views.window_list(ctx.settings, upcoming(ctx.session, ctx.now), standing, ctx.now)
+    standing = [(rule, standing_rules.next_occurrence(rule, ctx.playbook.windows.zone, ctx.now))
+                for rule in ctx.playbook.windows.standing]
+    return views.window_list(ctx.playbook.windows, upcoming(ctx.session, ctx.now), standing, ctx.now)
 
 
 def under_maintenance(session: Session, service: str | None, now: datetime) -> bool:
@@ -362,11 +355,11 @@ def under_maintenance(session: Session, service: str | None, now: datetime) -> b
 def enable_request(ctx: Ctx, window_id: int) -> tuple[MaintenanceWindow, str]:
     """The window and the action the T-30m button requests; refused when it is not offered."""
     window = get(ctx.session, window_id)
-    action = ctx.settings.enable_action
+    action = ctx.playbook.windows.enable_action
     if action not in ctx.playbook.actions:
-        raise WindowError(f"The playbook does not declare `{action}`; enable maintenance mode by hand.")
+        raise Refusal(f"The playbook does not declare `{action}`; enable maintenance mode by hand.")
     if window.status != SCHEDULED or window.ends_at <= ctx.now:
-        raise WindowError(f"{window.ref} is {window.status if window.status != SCHEDULED else 'over'}; "
+        raise Refusal(f"{window.ref} is {window.status if window.status != SCHEDULED else 'over'}; "
                           "nothing to enable for it.")
     return window, action
 

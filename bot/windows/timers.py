@@ -1,4 +1,4 @@
-"""Maintenance windows' timers, run by the scheduler tick (DESIGN rule 3).
+"""Maintenance windows' timers, run by the scheduler tick (docs/architecture.md, "Timers are data").
 
 Each pass first creates the standing windows' occurrences that came within the horizon (unique by
 standing key and planned start, so two replicas create each once), then fires every due timer:
@@ -8,95 +8,72 @@ fell due meanwhile fires once on the first pass."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import structlog
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.clock import Clock
 from bot.windows import service
 from bot.windows.standing import occurrences
-from playbooks.models import Playbook
-from storage.db import session_scope
-from storage.maintenance import DROPPED, FIRED, PENDING, SCHEDULED, MaintenanceTimer, MaintenanceWindow
-
-log = structlog.get_logger(__name__)
+from bot.work import Ctx, UnitOfWork
+from storage.windows import DROPPED, FIRED, PENDING, SCHEDULED, MaintenanceTimer, MaintenanceWindow
 
 
 class WindowTimers:
-    def __init__(self, engine: Engine, playbook: Playbook, clock: Clock,
-                 kick_delivery: Callable[[], None] | None = None) -> None:
-        self._engine = engine
-        self._playbook = playbook
-        self._clock = clock
-        self._kick = kick_delivery
+    def __init__(self, work: UnitOfWork) -> None:
+        self._work = work
 
     def run_due(self) -> int:
         """Create owed standing occurrences, then fire what is due; returns how many timers fired."""
         self.add_standing()
-        now = self._clock()
-        with session_scope(self._engine) as session:
-            due = session.exec(select(MaintenanceTimer.id, MaintenanceTimer.due_at, MaintenanceTimer.window_id)
-                               .where(MaintenanceTimer.state == PENDING).where(col(MaintenanceTimer.due_at) <= now)
-                               .order_by(col(MaintenanceTimer.due_at), col(MaintenanceTimer.id))).all()
-        fired = sum(self._claimed(timer_id, due_at, window_id) for timer_id, due_at, window_id in due
-                    if timer_id is not None)
-        if fired and self._kick:
-            self._kick()
-        return fired
+        due = self._work(lambda ctx: ctx.session.exec(
+            select(MaintenanceTimer.id, MaintenanceTimer.due_at, MaintenanceTimer.window_id)
+            .where(MaintenanceTimer.state == PENDING).where(col(MaintenanceTimer.due_at) <= ctx.now)
+            .order_by(col(MaintenanceTimer.due_at), col(MaintenanceTimer.id))).all())
+        return sum(self._work(lambda ctx, t=timer_id, d=due_at, w=window_id: _claimed(ctx, t, d, w))
+                   for timer_id, due_at, window_id in due if timer_id is not None)
 
     def add_standing(self) -> int:
-        settings = self._playbook.windows
-        now = self._clock()
+        settings = self._work.playbook.windows
+        now = self._work.clock()
         created = 0
         for rule in settings.standing:
             starts = list(occurrences(rule, settings.zone, now, now + settings.horizon))
             if not starts:
                 continue
-            with session_scope(self._engine) as session:
-                known = set(session.exec(select(MaintenanceWindow.occurrence_at)
-                                         .where(MaintenanceWindow.standing_key == rule.key)
-                                         .where(col(MaintenanceWindow.occurrence_at) >= starts[0])).all())
+            known = set(self._work(lambda ctx, r=rule, first=starts[0]: ctx.session.exec(
+                select(MaintenanceWindow.occurrence_at).where(MaintenanceWindow.standing_key == r.key)
+                .where(col(MaintenanceWindow.occurrence_at) >= first)).all()))
             for start in starts:
                 if start in known:
                     continue
-                try:
-                    with session_scope(self._engine) as session:
-                        service.add_standing(service.Ctx(session, now, self._playbook), rule, start)
+                # another replica may create it first: the unique (standing key, occurrence) refuses ours
+                if self._work(lambda ctx, r=rule, s=start: service.add_standing(ctx, r, s) is not None,
+                              on_conflict=lambda: False):
                     created += 1
-                except IntegrityError:  # another replica created it first
-                    log.debug("standing_window_exists", key=rule.key, start=start.isoformat())
         return created
 
-    def _claimed(self, timer_id: int, due_at: object, window_id: int) -> int:
-        """The window's row is locked first, as cancel and move lock it (their UPDATE) before its
-        timers: a notice fired while the window is being cancelled is either seen by the cancel
-        (which then sends the cancellation notice) or not sent at all, and the two never deadlock."""
-        now = self._clock()
-        with session_scope(self._engine) as session:
-            window = session.exec(select(MaintenanceWindow).where(MaintenanceWindow.id == window_id)
-                                  .with_for_update()).first()
-            if window is None or window.status != SCHEDULED:  # nothing left to do for it
-                session.exec(update(MaintenanceTimer).where(col(MaintenanceTimer.id) == timer_id)  # type: ignore[call-overload]
-                             .where(col(MaintenanceTimer.state) == PENDING).values(state=DROPPED))
-                return 0
-            claim = session.exec(  # type: ignore[call-overload]
-                update(MaintenanceTimer).where(col(MaintenanceTimer.id) == timer_id)
-                .where(col(MaintenanceTimer.state) == PENDING).where(col(MaintenanceTimer.due_at) == due_at)
-                .values(state=FIRED, fired_at=now).execution_options(synchronize_session=False))
-            if claim.rowcount != 1:
-                session.rollback()
-                return 0
-            timer = session.get(MaintenanceTimer, timer_id)
-            assert timer is not None
-            session.refresh(timer)
-            ctx = service.Ctx(session, now, self._playbook)
-            if service.superseded(ctx, window, timer):
-                timer.state = DROPPED
-                session.add(timer)
-                return 0
-            service.fire(ctx, window, timer)
-        return 1
+
+def _claimed(ctx: Ctx, timer_id: int, due_at: object, window_id: int) -> int:
+    """The window's row is locked first, as cancel and move lock it (their UPDATE) before its
+    timers: a notice fired while the window is being cancelled is either seen by the cancel
+    (which then sends the cancellation notice) or not sent at all, and the two never deadlock."""
+    window = ctx.session.exec(select(MaintenanceWindow).where(MaintenanceWindow.id == window_id)
+                              .with_for_update()).first()
+    if window is None or window.status != SCHEDULED:  # nothing left to do for it
+        ctx.session.exec(update(MaintenanceTimer).where(col(MaintenanceTimer.id) == timer_id)  # type: ignore[call-overload]
+                         .where(col(MaintenanceTimer.state) == PENDING).values(state=DROPPED))
+        return 0
+    claim = ctx.session.exec(  # type: ignore[call-overload]
+        update(MaintenanceTimer).where(col(MaintenanceTimer.id) == timer_id)
+        .where(col(MaintenanceTimer.state) == PENDING).where(col(MaintenanceTimer.due_at) == due_at)
+        .values(state=FIRED, fired_at=ctx.now).execution_options(synchronize_session=False))
+    if claim.rowcount != 1:
+        return 0
+    timer = ctx.session.get(MaintenanceTimer, timer_id)
+    assert timer is not None
+    ctx.session.refresh(timer)
+    if service.superseded(ctx, window, timer):
+        timer.state = DROPPED
+        ctx.session.add(timer)
+        return 0
+    service.fire(ctx, window, timer)
+    return 1

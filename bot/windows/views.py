@@ -20,11 +20,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.windows.models import MAX_TEXT, MAX_TITLE
+from bot.slack.people import who
+from bot.windows.forms import MAX_TEXT, MAX_TITLE
 from playbooks.durations import format_duration
 from playbooks.templates import render
 from playbooks.windows import StandingWindow, WindowSettings
-from storage.maintenance import MaintenanceCheck, MaintenanceWindow
+from storage.windows import MaintenanceCheck, MaintenanceWindow
 
 SCHEDULE_VIEW = "mw_schedule"
 TICK = "mw_tick"
@@ -35,10 +36,6 @@ _DAYS = {"daily": "every day", "weekly": "every {day}", "monthly": "the first {d
 def escape(text: str) -> str:
     """Typed text shown as typed: no ``<!channel>`` pings or fake links from the form."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def who(user: str) -> str:
-    return user if user == "opsbot" else f"<@{user}>"
 
 
 def listed(window: MaintenanceWindow, field: str) -> list[str]:

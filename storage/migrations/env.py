@@ -5,11 +5,11 @@ from sqlmodel import SQLModel
 
 import storage.alerts  # noqa: F401
 import storage.changes  # noqa: F401
-import storage.maintenance  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
 import storage.public  # noqa: F401
 import storage.run_questions  # noqa: F401
 import storage.runs  # noqa: F401
+import storage.windows  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

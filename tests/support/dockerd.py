@@ -51,7 +51,7 @@ def cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "opsbot" / "docker"
 
 
-class PrivateEngine:
+class Dockerd:
     """``slot``: a named cache of its own (a benchmark's, say) instead of the first free numbered one."""
 
     def __init__(self, slot: str | None = None) -> None:
@@ -72,7 +72,7 @@ class PrivateEngine:
 
     # -- life --------------------------------------------------------------------------------------------
 
-    def start(self) -> PrivateEngine:
+    def start(self) -> Dockerd:
         _require()
         self._lock, self.data_root = _claim_slot(self.slot)
         (self.folder / "daemon.json").write_text("{}\n")  # not the host's /etc/docker/daemon.json
@@ -112,7 +112,7 @@ class PrivateEngine:
                 self._proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> PrivateEngine:
+    def __enter__(self) -> Dockerd:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

@@ -23,7 +23,7 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.workspace import Workspace
 from storage.models import OutboundMessage
-from tests.support.dockerd import PrivateEngine
+from tests.support.dockerd import Dockerd
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +37,17 @@ class Images:
     """How long each build took this run (a warm cache makes them short)."""
 
 
-def build_images(engine: PrivateEngine) -> Images:
+def build_images(dockerd: Dockerd) -> Images:
     """Every image compose.yaml names, as ``docker compose build`` would make them, the bot's and the
     example's side by side; the shop twice: release 1 as ``:backup`` (what a deploy keeps) and
     release 2 as ``:latest``, for the rollback."""
     example = ROOT / "example"
     images = Images()
     with ThreadPoolExecutor(2) as pool:
-        bot = pool.submit(engine.build, ROOT, BOT_IMAGE)
-        images.seconds[SERVICES_IMAGE] = engine.build(example, SERVICES_IMAGE, target="services")
+        bot = pool.submit(dockerd.build, ROOT, BOT_IMAGE)
+        images.seconds[SERVICES_IMAGE] = dockerd.build(example, SERVICES_IMAGE, target="services")
         for release, tag in (("1", "backup"), ("2", "latest")):
-            images.seconds[f"{SHOP_IMAGE}:{tag}"] = engine.build(example, f"{SHOP_IMAGE}:{tag}", target="shop",
+            images.seconds[f"{SHOP_IMAGE}:{tag}"] = dockerd.build(example, f"{SHOP_IMAGE}:{tag}", target="shop",
                                                                 args={"RELEASE": release})
         images.seconds[BOT_IMAGE] = bot.result()
     return images
@@ -99,7 +99,7 @@ class StackBot:
 
 @dataclass
 class Stack:
-    engine: PrivateEngine
+    dockerd: Dockerd
     bot: StackBot
     shop_url: str
     images: Images
@@ -109,67 +109,67 @@ class Stack:
     compose_project: str = PROJECT
 
     def compose(self, *args: str) -> str:
-        return self.engine.compose(PROJECT, *args, env=self.env, files=[ROOT / "compose.yaml"], cwd=ROOT)
+        return self.dockerd.compose(PROJECT, *args, env=self.env, files=[ROOT / "compose.yaml"], cwd=ROOT)
 
     def shop(self, path: str) -> Reply:
         return get(self.shop_url + path)
 
     def container(self, name: str) -> dict:
-        assert self.engine.api is not None
-        return self.engine.api.inspect_container(name)
+        assert self.dockerd.api is not None
+        return self.dockerd.api.inspect_container(name)
 
     def exec(self, container: str, *argv: str) -> str:
-        return self.engine.cli("exec", container, *argv).stdout.decode()
+        return self.dockerd.cli("exec", container, *argv).stdout.decode()
 
 
 @contextmanager
-def running_stack(engine: PrivateEngine) -> Iterator[Stack]:
-    images = build_images(engine)
+def running_stack(dockerd: Dockerd) -> Iterator[Stack]:
+    images = build_images(dockerd)
     sandbox = SandboxServer(default_workspace())
     sandbox.start()
-    slack = engine.expose(int(sandbox.base_url.rsplit(":", 1)[1]))
+    slack = dockerd.expose(int(sandbox.base_url.rsplit(":", 1)[1]))
     # response_urls are minted from the server's address: make them the one the bot can reach.
     sandbox.workspace.base_url = f"http://{slack}"
     identity = sandbox.workspace.identity
     env = {"SLACK_BOT_TOKEN": identity.token, "SLACK_SIGNING_SECRET": identity.signing_secret,
-           "SLACK_API_URL": f"http://{slack}/api/", "DOCKER_SOCKET": str(engine.socket),
-           "DOCKER_GID": str(os.stat(engine.socket).st_gid), "OPSBOT_TICK_SECONDS": "1",
+           "SLACK_API_URL": f"http://{slack}/api/", "DOCKER_SOCKET": str(dockerd.socket),
+           "DOCKER_GID": str(os.stat(dockerd.socket).st_gid), "OPSBOT_TICK_SECONDS": "1",
            "OPSBOT_PORT": "3000", "SHOP_PORT": "8080"}
     stack_env = env
     compose = [ROOT / "compose.yaml"]
     try:
         started = time.monotonic()
-        engine.compose(PROJECT, "up", "-d", "--no-build", env=stack_env, files=compose, cwd=ROOT)
-        bot_url = f"http://127.0.0.1:{engine.publish(3000)}"
-        shop_url = f"http://127.0.0.1:{engine.publish(8080)}"
+        dockerd.compose(PROJECT, "up", "-d", "--no-build", env=stack_env, files=compose, cwd=ROOT)
+        bot_url = f"http://127.0.0.1:{dockerd.publish(3000)}"
+        shop_url = f"http://127.0.0.1:{dockerd.publish(8080)}"
         try:
             eventually(lambda: get(f"{bot_url}/healthz").status == 200, timeout=120, interval=0.5,
                        what="the bot in its container to answer /healthz")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{_logs(engine, stack_env)}") from None
+            raise AssertionError(f"{exc}\n{_logs(dockerd, stack_env)}") from None
         eventually(lambda: get(f"{shop_url}/health").status == 200, timeout=120, interval=0.5,
                    what="the shop to answer /health through nginx")
         up_seconds = time.monotonic() - started
-        db = _container_address(engine, "opsbot-db")
-        database = create_engine(f"postgresql+psycopg://opsbot:opsbot@127.0.0.1:{engine.publish(5432, db)}/opsbot",
+        db = _container_address(dockerd, "opsbot-db")
+        database = create_engine(f"postgresql+psycopg://opsbot:opsbot@127.0.0.1:{dockerd.publish(5432, db)}/opsbot",
                                  pool_pre_ping=True)
         try:
-            yield Stack(engine, StackBot(sandbox, bot_url, database), shop_url, images, up_seconds, env=stack_env)
+            yield Stack(dockerd, StackBot(sandbox, bot_url, database), shop_url, images, up_seconds, env=stack_env)
         finally:
             database.dispose()
     finally:
-        engine.compose(PROJECT, "down", "-v", "--timeout", "1", env=stack_env, files=compose, cwd=ROOT, check=False)
+        dockerd.compose(PROJECT, "down", "-v", "--timeout", "1", env=stack_env, files=compose, cwd=ROOT, check=False)
         sandbox.stop()
 
 
-def _container_address(engine: PrivateEngine, service: str) -> str:
-    assert engine.api is not None
-    [found] = engine.api.containers(filters={"label": [f"com.docker.compose.project={PROJECT}",
+def _container_address(dockerd: Dockerd, service: str) -> str:
+    assert dockerd.api is not None
+    [found] = dockerd.api.containers(filters={"label": [f"com.docker.compose.project={PROJECT}",
                                                        f"com.docker.compose.service={service}"]})
     return next(iter(found["NetworkSettings"]["Networks"].values()))["IPAddress"]
 
 
-def _logs(engine: PrivateEngine, env: dict[str, str]) -> str:
-    return engine.compose(PROJECT, "logs", "--tail", "30", "opsbot", env=env, files=[ROOT / "compose.yaml"],
+def _logs(dockerd: Dockerd, env: dict[str, str]) -> str:
+    return dockerd.compose(PROJECT, "logs", "--tail", "30", "opsbot", env=env, files=[ROOT / "compose.yaml"],
                           cwd=ROOT, check=False)
 

@@ -20,9 +20,9 @@ from bot.ops.backup.checksums import write_checksums
 from bot.ops.backup.dump import DIRECTORY_DUMP, PLAIN_DUMP, dump_database
 from bot.ops.backup.layout import Backup, Catalog, Manifest, human_size, new_id
 from bot.ops.backup.restore import restore_plan
-from bot.ops.backup.restore_test import restore_test_plan
+from bot.ops.backup.scratch_restore import restore_test_plan
 from bot.ops.backup.verify import verify_folder, verify_plan
-from bot.ops.registry import OpsEnv, operation
+from bot.ops.operation import OpsEnv, operation
 from playbooks.actions import ParamValue
 from playbooks.backups import BackupSettings
 

@@ -8,20 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from bot.ops.backup.layout import Backup, Catalog, human_size
+from bot.work import Ctx
 from playbooks.backups import BackupSettings
 from playbooks.durations import format_duration
-from playbooks.models import Playbook
-from storage.db import session_scope
 from storage.runs import Run
 
 
-def show(playbook: Playbook, engine: Engine, now: datetime, what: str) -> str:
-    catalog = Catalog(Path(playbook.backups.root))
-    return backup_list(catalog, now) if what == "list" else backup_status(playbook, engine, now)
+def show(ctx: Ctx, what: str) -> str:
+    catalog = Catalog(Path(ctx.playbook.backups.root))
+    return backup_list(catalog, ctx.now) if what == "list" else backup_status(ctx)
 
 
 def _age(now: datetime, backup: Backup) -> timedelta:
@@ -66,9 +64,9 @@ def freshness(settings: BackupSettings, now: datetime) -> list[Freshness]:
     return result
 
 
-def backup_status(playbook: Playbook, engine: Engine, now: datetime) -> str:
+def backup_status(ctx: Ctx) -> str:
     lines = ["*Backup status*"]
-    for item in freshness(playbook.backups, now):
+    for item in freshness(ctx.playbook.backups, ctx.now):
         rpo = format_duration(item.rpo)
         if item.last is None or item.age is None:
             lines.append(f"⚠️ {item.data}: no backup yet (RPO {rpo})")
@@ -76,8 +74,7 @@ def backup_status(playbook: Playbook, engine: Engine, now: datetime) -> str:
         mark = "✅" if item.within_rpo else "⚠️"
         lines.append(f"{mark} {item.data}: last success `{item.last.id}`, {format_duration(item.age)} ago "
                      f"(RPO {rpo}{'' if item.within_rpo else ', EXCEEDED'})")
-    with session_scope(engine) as session:
-        test = session.exec(select(Run).where(col(Run.action) == "backup.restore_test")
+    test = ctx.session.exec(select(Run).where(col(Run.action) == "backup.restore_test")
                             .where(col(Run.status).in_(["succeeded", "failed"])).order_by(col(Run.id).desc())).first()
     if test is None:
         lines.append("⚠️ restore test: never run (`/backup restore-test`)")

@@ -32,7 +32,7 @@ from bot.ops.maintenance.page import (
     render_page,
     write_text,
 )
-from bot.ops.registry import OpsEnv, operation
+from bot.ops.operation import OpsEnv, operation
 from playbooks.actions import ParamValue
 from playbooks.durations import format_duration
 from playbooks.maintenance import MaintenanceSettings

@@ -2,10 +2,10 @@
 checklist stages, reminders, completion) and the pre-maintenance checklist ticks.
 
 A window's timers are rows with a due time, claimed with a compare-and-set on that due time
-(DESIGN rule 3), so each notice goes out once across restarts and replicas. Standing windows from
-the playbook become rows too, one per occurrence, under a unique (standing key, occurrence) so two
-replicas materialising the same occurrence create it once, and a moved or cancelled occurrence is
-not created again.
+(docs/architecture.md, "Timers are data"), so each notice goes out once across restarts and
+replicas. Standing windows from the playbook become rows too, one per occurrence, under a unique
+(standing key, occurrence) so two replicas materialising the same occurrence create it once, and a
+moved or cancelled occurrence is not created again.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.slack import view_state
 from playbooks.durations import parse_duration
 
 MAX_TEXT = 2000
@@ -17,10 +18,6 @@ MAX_TITLE = 150
 MAX_DURATION = timedelta(days=2)
 _START = re.compile(r"\s*([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{1,2}):([0-9]{2})\s*")
 _SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,79}")
-
-
-class WindowError(Exception):
-    """Why a window command or click did nothing; shown to the user ephemerally."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ def parse_form(values: dict[str, Any], zone: ZoneInfo, now: datetime) -> WindowF
     errors: dict[str, str] = {}
 
     def text(block: str) -> str:
-        return _str(_raw(values, block)).strip()
+        return view_state.text(values, block).strip()
 
     def checked(block: str, parse: Any) -> Any:
         try:
@@ -108,13 +105,3 @@ def parse_form(values: dict[str, Any], zone: ZoneInfo, now: datetime) -> WindowF
     return WindowForm(starts_at=starts_at, duration=duration, title=title, activities=activities,
                       expected_impact=impact, services=services)
 
-
-def _raw(values: dict[str, Any], block: str) -> Any:
-    """``values[block]["value"]["value"]``, or None for anything shaped otherwise."""
-    block_values = values.get(block) if isinstance(values, dict) else None
-    entry = block_values.get("value") if isinstance(block_values, dict) else None
-    return entry.get("value") if isinstance(entry, dict) else None
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.slack import view_state
 from playbooks.changes import ChangeSettings
 from playbooks.durations import parse_duration
 
@@ -13,10 +14,6 @@ PRIORITIES = ("High", "Medium", "Low")
 IMPACTS = ("None", "Minimal", "Significant")
 RISKS = ("Low", "Medium", "High")
 MAX_TEXT = 2900  # under Slack's 3000-character section limit, so the request renders whole
-
-
-class ChangeError(Exception):
-    """Why a change request command or click did nothing; shown to the user ephemerally."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,7 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
     errors: dict[str, str] = {}
 
     def text(block: str, what: str, *, required: bool = True) -> str:
-        value = _str(_raw(values, block, "value")).strip()
+        value = view_state.text(values, block).strip()
         if required and not value:
             errors[block] = f"Describe the {what}."
         elif len(value) > MAX_TEXT:
@@ -48,8 +45,7 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
         return value
 
     def choice(block: str, allowed: tuple[str, ...], what: str) -> str:
-        option = _raw(values, block, "selected_option")
-        value = _str(option.get("value")) if isinstance(option, dict) else ""
+        value = view_state.selected(values, block)
         if value not in allowed:
             errors[block] = f"Pick the {what}."
         return value
@@ -71,10 +67,9 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
     risk = choice("risk", RISKS, "risk level")
     plan = text("implementation_plan", "implementation plan")
     rollback = text("rollback_plan", "rollback plan")
-    ticked = _raw(values, "testing", "selected_options")
-    testing = tuple(item for item in settings.testing  # in the playbook's order, only the playbook's items
-                    if isinstance(ticked, list) and any(isinstance(o, dict) and o.get("value") == item for o in ticked))
-    approver = _str(_raw(values, "approver", "selected_user")) or None
+    ticked = view_state.selected_values(values, "testing")
+    testing = tuple(item for item in settings.testing if item in ticked)  # in the playbook's order, only its items
+    approver = view_state.selected_user(values, "approver") or None
     if category in settings.categories and settings.category(category).approval == "retroactive":
         if not approver:
             errors["approver"] = "Emergency changes name who gave the verbal approval; they are reminded to record it."
@@ -87,13 +82,3 @@ def parse_form(values: dict[str, Any], settings: ChangeSettings, requester: str)
                       risk=risk, implementation_plan=plan, rollback_plan=rollback, testing=testing,
                       named_approver=approver if settings.category(category).approval == "retroactive" else None)
 
-
-def _raw(values: dict[str, Any], block: str, key: str) -> Any:
-    """``values[block]["value"][key]``, or None for anything shaped otherwise."""
-    block_values = values.get(block)
-    entry = block_values.get("value") if isinstance(block_values, dict) else None
-    return entry.get(key) if isinstance(entry, dict) else None
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""

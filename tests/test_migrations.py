@@ -1,0 +1,81 @@
+"""The migrations are one line, the models and the migrated schema agree (Alembic's autogenerate
+finds nothing to do) on SQLite and PostgreSQL, a database left at the six heads of the old
+branches upgrades onto the line with its rows, and docs/architecture.md names the head that new
+work chains from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+import storage.alerts  # noqa: F401  (every table module, as the migrations' env imports them)
+import storage.changes  # noqa: F401
+import storage.models  # noqa: F401
+import storage.public  # noqa: F401
+import storage.run_questions  # noqa: F401
+import storage.runs  # noqa: F401
+import storage.windows  # noqa: F401
+from storage.db import make_engine
+from storage.migrate import alembic_config, upgrade
+
+pytestmark = pytest.mark.kind("unit")
+
+OLD_HEADS = ("0002_alerts", "0002_executor", "0003_changes", "0003_maintenance_mode", "0003_public", "0003_windows")
+ARCHITECTURE = Path(__file__).parent.parent / "docs" / "architecture.md"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def heads(engine: Engine) -> list[str]:
+    return list(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
+def test_one_head_named_in_the_architecture_document(tmp_path: Path) -> None:
+    [head] = heads(make_engine(f"sqlite:///{tmp_path}/none.db"))
+    assert f"`{head}`" in ARCHITECTURE.read_text(), "docs/architecture.md names the current Alembic head"
+
+
+def test_the_migrated_schema_is_what_the_models_declare(engine: Engine) -> None:
+    upgrade(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                       SQLModel.metadata)
+    assert differences == []
+
+
+def test_a_database_at_the_old_heads_moves_onto_the_line_with_its_rows(engine: Engine) -> None:
+    config = alembic_config(engine)
+    for head in OLD_HEADS:  # as every release before the merge left it
+        command.upgrade(config, head)
+    now = datetime(2026, 11, 30, tzinfo=UTC).isoformat(" ")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO run (id, action, params, risk, approvals_needed, requested_by, requested_in, source, "
+            "status, plan, requested_at, outcome, output, produced) VALUES (7, 'maintenance.enable', '{}', 'high', "
+            "1, 'U0ALICE', 'C0OPS', 'command', 'running', '[]', :now, '', '', '{}')"), {"now": now})
+        connection.execute(text("INSERT INTO run_question (run_id, asked_at, text, choices) "
+                                "VALUES (7, :now, 'Keep waiting?', '[]')"), {"now": now})
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert [tuple(r) for r in connection.execute(text("SELECT run_id, text FROM run_question"))] == [
+            (7, "Keep waiting?")]
+        assert [r[0] for r in connection.execute(text("SELECT version_num FROM alembic_version"))] == heads(engine)
+    with pytest.raises(IntegrityError), engine.begin() as connection:  # the run it belongs to must exist
+        connection.execute(text("INSERT INTO run_question (run_id, asked_at, text, choices) "
+                                "VALUES (8, :now, 'Orphan?', '[]')"), {"now": now})
