@@ -29,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--folder", type=Path, default=Path("opsbot-sandbox"),
                          help="where the sandbox keeps everything: the bot's database and log, the demo "
                               "services, backups (default: ./opsbot-sandbox)")
+    sandbox.add_argument("--deployed", action="store_true",
+                         help="only Slack is the sandbox: the pack, database and Docker Engine are those "
+                              "OPSBOT_PLAYBOOKS, DATABASE_URL and DOCKER_HOST name (compose.yaml's stack)")
     sub.add_parser("check", help="validate settings and playbooks")
     audit = sub.add_parser("audit", help="list executor runs: who asked, who approved, what ran")
     audit.add_argument("--run", type=int, help="show one run's full audit trail")
@@ -43,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sandbox":
             from bot.sandbox.run import run_sandbox
 
-            return run_sandbox(args.folder, args.sandbox_port, console=not args.no_console)
+            return run_sandbox(args.folder, args.sandbox_port, console=not args.no_console, deployed=args.deployed)
         if args.command == "check":
             return _check()
         if args.command == "audit":

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from playbooks.common import PackModel
 from playbooks.durations import Duration
-from playbooks.runner_steps import Argv, HttpCheck, RunnerSteps
+from playbooks.runner_steps import Argv, ContainerName, HttpCheck, RunnerSteps
 
 PACK_DIR = Path(__file__).parent / "pack"
 PAGE_PLACEHOLDERS = ("eta", "reason")
@@ -63,6 +63,9 @@ class NginxSettings(PackModel):
     normal_config: AbsolutePath = "/etc/nginx/production.conf"
     test: Argv = ("nginx", "-t")
     reload: Argv = ("nginx", "-s", "reload")
+    container: ContainerName | None = None
+    """nginx runs in this container: ``test`` and ``reload`` run there (docker exec through the
+    Engine API), and the files above are paths the bot sees on a volume it shares with it."""
     allowlist_file: AbsolutePath | None = None
     """Written before the reload with one ``<address> 1;`` line per ``allowlist`` entry, for a
     ``geo`` block of the maintenance configuration to ``include``."""

@@ -35,8 +35,8 @@ class RollbackSettings(PackModel):
     """``{image: app:backup, as: app:latest}`` per image of the release."""
     env_file: EnvFile | None = None
     stop_services: RunnerSteps = ()
-    """Before anything is put back. ``docker_start`` does not recreate a container on the retagged
-    image: use ``run: [docker, compose, up, -d]`` (or your orchestrator) in ``start_services``."""
+    """Before anything is put back. ``docker_start`` and ``docker_restart`` keep a container on the
+    image it was created from: ``docker_recreate`` in ``start_services`` runs the retagged one."""
     start_services: RunnerSteps = ()
     health: HttpCheck | None = None
     restore_action: str = "backup.restore"

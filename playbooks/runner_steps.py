@@ -7,6 +7,7 @@ health, as a list of one-key mappings, e.g. (``backups.yaml``, ``restore.stop_se
     - docker_exec: {container: web, argv: [python, manage.py, migrate]}
     - docker_restart: {container: worker, timeout: 10s}
     - docker_start: web
+    - docker_recreate: web                    # from the image its tag names now (after a docker_tag)
     - docker_tag: {image: "app:backup", as: "app:latest"}
     - http_check: {url: "http://127.0.0.1:8000/health", expect_status: 200, within: 2m, every: 2s}
 
@@ -128,6 +129,13 @@ class DockerStartStep(PackModel):
     docker_start: ContainerOnly
 
 
+class DockerRecreateStep(PackModel):
+    """A new container with the same settings from the image its reference names now (the old one's
+    ``timeout`` is how long Docker waits for it to stop): how a retagged image really runs."""
+
+    docker_recreate: ContainerTimeout
+
+
 class DockerTag(PackModel):
     """``docker tag <image> <as>``: the rollback's ``app:backup`` → ``app:latest``."""
 
@@ -180,6 +188,7 @@ _KINDS: dict[str, type[PackModel]] = {
     "docker_restart": DockerRestartStep,
     "docker_stop": DockerStopStep,
     "docker_start": DockerStartStep,
+    "docker_recreate": DockerRecreateStep,
     "docker_tag": DockerTagStep,
     "http_check": HttpCheckStep,
 }
@@ -230,7 +239,8 @@ def _problem(message: str) -> PydanticCustomError:
 
 
 RunnerStep = Annotated[
-    RunStep | DockerExecStep | DockerRestartStep | DockerStopStep | DockerStartStep | DockerTagStep | HttpCheckStep,
+    RunStep | DockerExecStep | DockerRestartStep | DockerStopStep | DockerStartStep | DockerRecreateStep
+    | DockerTagStep | HttpCheckStep,
     WrapValidator(_one_step),
 ]
 RunnerSteps = tuple[RunnerStep, ...]

@@ -1,10 +1,10 @@
 """Shared fixtures, and the kind of every test.
 
 Kinds (lightest first): ``unit`` (code on its own: parsers, rules, SQLite files, short local
-processes), ``integration`` (a real service a fixture starts: PostgreSQL, nginx, the Docker Engine
-API stand-in, the sandbox Slack server), ``e2e`` (the bot itself, driven by signed Slack requests
+processes), ``integration`` (a real service a fixture starts: PostgreSQL, nginx, the suite's own
+Docker Engine or its API stand-in, the sandbox Slack server), ``e2e`` (the bot itself, driven by signed Slack requests
 or webhooks). A test module declares its kind with ``pytestmark = pytest.mark.kind("unit")`` (a
-test may declare a heavier one); using PostgreSQL or the Docker stand-in makes a test
+test may declare a heavier one); using PostgreSQL, the Docker Engine or its stand-in makes a test
 ``integration`` at least. Each test then carries exactly one of the markers ``unit``,
 ``integration``, ``e2e``, so ``./dev test -m unit`` runs the fast ones.
 
@@ -14,6 +14,7 @@ Databases and engines:
 - ``database_url``: parametrized ``sqlite`` / ``postgresql``; the test runs once against each.
 - ``docker_stand_in``: the Docker Engine API stand-in (tests/support/docker_engine.py); ``engine``
   always means a database engine.
+- ``dockerd`` (session): the suite's own Docker Engine (tests/support/dockerd.py), started on first use.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import pytest
 
 from bot.sandbox.services.postgres import PostgresServer
 from tests.support.docker_engine import DockerEngineStandIn
+from tests.support.dockerd import Dockerd
 
 _db_counter = itertools.count(1)
 KINDS = ("unit", "integration", "e2e")
-_FIXTURE_KINDS = {"postgres_server": "integration", "docker_stand_in": "integration"}
+_FIXTURE_KINDS = {"postgres_server": "integration", "docker_stand_in": "integration", "dockerd": "integration"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -79,3 +81,9 @@ def docker_stand_in(tmp_path) -> Iterator[DockerEngineStandIn]:
         stand_in.add_container("worker", status="exited")
         stand_in.add_image("app:backup")
         yield stand_in
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[Dockerd]:
+    with Dockerd() as engine:
+        yield engine

@@ -1,6 +1,9 @@
-"""The docker runner driven through the real docker SDK against the Engine API stand-in
-(tests/support/docker_engine.py): exec output and exit codes, streaming to a file with flat memory,
-stdin, Cancel and deadline, container state changes, tags, and the errors people will see."""
+"""The docker runner against a real Docker Engine (the suite's own, tests/support/dockerd.py): exec
+output and exit codes, streaming to a file with flat memory, stdin, Cancel and deadline, container
+state changes, tags, recreating a container from its retagged image, and the errors people will see.
+
+The Engine API stand-in (tests/support/docker_engine.py) remains for one fault only: the engine
+going away between two calls, which the suite's shared engine cannot be made to do."""
 
 from __future__ import annotations
 
@@ -12,13 +15,12 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import pytest
 
 from bot.executor.docker_runner import DockerRunner
 from bot.executor.plan import Cancelled, StepFailed
-from bot.sandbox.services.postgres import PostgresServer, find_bindir
-from tests.support.docker_engine import Call, DockerEngineStandIn
+from tests.support.docker_engine import DockerEngineStandIn
+from tests.support.dockerd import Dockerd
 
 pytestmark = pytest.mark.kind("integration")
 
@@ -28,41 +30,36 @@ def _redact(text: str) -> str:
 
 
 @pytest.fixture
-def runner(docker_stand_in: DockerEngineStandIn) -> Iterator[DockerRunner]:
-    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, timeout_seconds=5)
+def web(dockerd: Dockerd) -> Iterator[str]:
+    """A running ``web`` and an exited ``worker``."""
+    dockerd.run_container("web")
+    dockerd.run_container("worker", running=False)
+    yield "web"
+    dockerd.remove_container("web")
+    dockerd.remove_container("worker")
+
+
+@pytest.fixture
+def runner(dockerd: Dockerd, web: str) -> Iterator[DockerRunner]:
+    runner = DockerRunner(dockerd.base_url, redact=_redact, timeout_seconds=5)
     yield runner
     runner.close()
 
 
-# -- the stand-in speaks the Engine API as the SDK expects ------------------------------------------------
-
-
-def test_the_sdk_high_level_client_works_against_the_stand_in(docker_stand_in: DockerEngineStandIn) -> None:
-    client = docker.DockerClient(base_url=docker_stand_in.base_url, timeout=5)
-    assert client.version()["ApiVersion"] == "1.43"
-    web = client.containers.get("web")
-    assert (web.name, web.status) == ("web", "running")
-    assert web.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"], demux=True) == (3, (b"out\n", b"err\n"))
-    stream = web.exec_run(["sh", "-c", "echo 1; echo 2 >&2"], stream=True, demux=True).output
-    frames = list(stream)
-    assert (b"1\n", None) in frames and (None, b"2\n") in frames and len(frames) == 2
-    assert client.images.get("app:backup").tag("app", "latest")
-    assert docker_stand_in.image_id("app:latest") == docker_stand_in.image_id("app:backup")
-    with pytest.raises(docker.errors.NotFound, match="No such container: ghost"):
-        client.containers.get("ghost")
-    client.close()
+def _state(dockerd: Dockerd, name: str) -> str:
+    assert dockerd.api is not None
+    return str(dockerd.api.inspect_container(name)["State"]["Status"])
 
 
 # -- exec -------------------------------------------------------------------------------------------------
 
 
-def test_exec_returns_exit_code_and_redacted_output(runner: DockerRunner, docker_stand_in: DockerEngineStandIn) -> None:
+def test_exec_returns_exit_code_and_redacted_output(runner: DockerRunner) -> None:
     result = runner.exec("web", ["sh", "-c", 'echo "token $TOKEN"; echo hunter2 >&2'], env={"TOKEN": "s3cr3t-value"})
     assert result.returncode == 0
     assert result.argv == ("sh", "-c", 'echo "token $TOKEN"; echo hunter2 >&2')
     assert "token [redacted]" in result.output and "[redacted]" in result.output
     assert "s3cr3t-value" not in result.output and "hunter2" not in result.output
-    assert docker_stand_in.calls[-1].action == "exec" and docker_stand_in.calls[-1].target == "web"
 
     quiet = runner.exec("web", ["sh", "-c", "echo nope >&2; exit 7"], check=False)
     assert (quiet.returncode, quiet.output) == (7, "nope\n")
@@ -71,7 +68,8 @@ def test_exec_returns_exit_code_and_redacted_output(runner: DockerRunner, docker
 def test_exec_failure_is_a_clear_step_failure(runner: DockerRunner) -> None:
     with pytest.raises(StepFailed, match=r"^sh in container web exited with 4: second$"):
         runner.exec("web", ["sh", "-c", "echo first >&2; echo second >&2; exit 4"])
-    with pytest.raises(StepFailed, match="exited with 127"):
+    with pytest.raises(StepFailed, match=r"^no-such-program-here in container web exited with 126: .*"
+                                         r"executable file not found"):
         runner.exec("web", ["no-such-program-here"])
 
 
@@ -112,23 +110,9 @@ def test_exec_feeds_stdin(runner: DockerRunner, tmp_path: Path) -> None:
     assert out.read_bytes() == data
 
 
-def test_pg_dump_through_docker_exec(runner: DockerRunner, postgres_server: PostgresServer,
-                                     postgres_url: str, tmp_path: Path) -> None:
-    """The seed's ``docker exec postgres pg_dump``: the stand-in runs it against a real PostgreSQL."""
-    engine_dump = tmp_path / "dump.sql"
-    database = postgres_url.rsplit("/", 1)[1]
-    pg_dump = str(find_bindir() / "pg_dump")
-    runner.exec("web", [pg_dump, "-h", "127.0.0.1", "-p", str(postgres_server.port), "-U", "postgres", database],
-                stdout=engine_dump)
-    assert "-- PostgreSQL database dump complete" in engine_dump.read_text()
-    with pytest.raises(StepFailed, match=r"^pg_dump in container web exited with 1: .*no_such_db"):
-        runner.exec("web", [pg_dump, "-h", "127.0.0.1", "-p", str(postgres_server.port), "-U", "postgres",
-                            "no_such_db"], stdout=tmp_path / "nothing.sql")
-
-
-def test_cancel_stops_a_running_exec_promptly(docker_stand_in: DockerEngineStandIn) -> None:
+def test_cancel_stops_a_running_exec_promptly(dockerd: Dockerd, web: str) -> None:
     cancel = threading.Event()
-    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, cancel=cancel)
+    runner = DockerRunner(dockerd.base_url, redact=_redact, cancel=cancel)
     threading.Timer(0.3, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(Cancelled, match="cancelled"):
@@ -136,8 +120,8 @@ def test_cancel_stops_a_running_exec_promptly(docker_stand_in: DockerEngineStand
     assert time.monotonic() - started < 3
 
 
-def test_deadline_stops_a_quiet_exec(docker_stand_in: DockerEngineStandIn) -> None:
-    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, deadline=time.monotonic() + 0.3)
+def test_deadline_stops_a_quiet_exec(dockerd: Dockerd, web: str) -> None:
+    runner = DockerRunner(dockerd.base_url, redact=_redact, deadline=time.monotonic() + 0.5)
     with pytest.raises(Cancelled, match="timed out"):
         runner.exec("web", ["sleep", "30"])
     with pytest.raises(Cancelled, match="timed out"):  # and nothing new starts after it
@@ -154,44 +138,121 @@ def test_exec_in_unknown_or_stopped_container(runner: DockerRunner) -> None:
 # -- containers and images --------------------------------------------------------------------------------
 
 
-def test_restart_stop_start_change_state(runner: DockerRunner, docker_stand_in: DockerEngineStandIn) -> None:
+def test_restart_stop_start_change_state(runner: DockerRunner, dockerd: Dockerd) -> None:
+    since = time.time()
     runner.stop("web", timeout_seconds=3)
-    assert docker_stand_in.containers["web"].status == "exited"
+    assert _state(dockerd, "web") == "exited"
     runner.start("web")
-    assert docker_stand_in.containers["web"].status == "running"
+    assert _state(dockerd, "web") == "running"
     runner.start("worker")
     runner.restart("worker", timeout_seconds=7)
-    assert docker_stand_in.containers["worker"].status == "running"
-    assert docker_stand_in.calls == [Call("stop", "web", {"t": "3"}), Call("start", "web"), Call("start", "worker"),
-                            Call("restart", "worker", {"t": "7"})]
+    assert _state(dockerd, "worker") == "running"
+    seen = [event for event in dockerd.events(since) if event[0] in ("stop", "start", "restart")]
+    assert seen == [("stop", "web"), ("start", "web"), ("start", "worker"), ("stop", "worker"),
+                    ("start", "worker"), ("restart", "worker")]
     runner.start("web")  # already running: the engine answers 304, which is fine
     runner.stop("worker")
     runner.stop("worker")
 
 
-def test_slow_stop_within_its_timeout_outlasts_the_client_timeout(docker_stand_in: DockerEngineStandIn) -> None:
-    docker_stand_in.containers["web"].stop_seconds = 1.5
-    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, timeout_seconds=1)
-    runner.stop("web", timeout_seconds=2)  # the SDK adds the stop timeout to the request's
-    assert docker_stand_in.containers["web"].status == "exited"
+def test_a_slow_stop_within_its_timeout_outlasts_the_client_timeout(dockerd: Dockerd) -> None:
+    dockerd.run_container("stubborn", stop_signal="SIGTERM")  # PID 1 ignores SIGTERM: killed after the timeout
+    runner = DockerRunner(dockerd.base_url, redact=_redact, timeout_seconds=1)
+    started = time.monotonic()
+    runner.stop("stubborn", timeout_seconds=2)  # the SDK adds the stop timeout to the request's
+    assert time.monotonic() - started >= 2
+    assert _state(dockerd, "stubborn") == "exited"
+    dockerd.remove_container("stubborn")
 
 
 def test_unknown_container(runner: DockerRunner) -> None:
-    for call in (lambda: runner.restart("ghost"), lambda: runner.stop("ghost"), lambda: runner.start("ghost")):
+    for call in (lambda: runner.restart("ghost"), lambda: runner.stop("ghost"), lambda: runner.start("ghost"),
+                 lambda: runner.recreate("ghost")):
         with pytest.raises(StepFailed, match="^no such container: ghost$"):
             call()
 
 
-def test_tag_backup_as_latest(runner: DockerRunner, docker_stand_in: DockerEngineStandIn) -> None:
+def test_tag_backup_as_latest(runner: DockerRunner, dockerd: Dockerd) -> None:
+    backup = dockerd.image("app:backup")
     runner.tag("app:backup", "app:latest")
-    assert docker_stand_in.image_id("app:latest") == docker_stand_in.image_id("app:backup")
+    assert dockerd.image_id("app:latest") == backup
     runner.tag("app:backup", "registry.example.com:5000/team/app")
-    backup = docker_stand_in.image_id("app:backup")
-    assert docker_stand_in.image_id("registry.example.com:5000/team/app:latest") == backup
+    assert dockerd.image_id("registry.example.com:5000/team/app:latest") == backup
+    assert runner.image_id("app:latest") == backup and runner.image_id("nothing:here") is None
     with pytest.raises(StepFailed, match="^no such image: web:backup$"):
         runner.tag("web:backup", "web:latest")
     with pytest.raises(StepFailed, match="is not an image reference"):
         runner.tag("app:backup", "")
+
+
+# -- recreate: the retagged image really runs ----------------------------------------------------------------
+
+
+@pytest.fixture
+def app(dockerd: Dockerd) -> Iterator[tuple[str, str]]:
+    """``app`` running ``app:latest`` (RELEASE=2) on a network with the alias ``shop``, a volume and
+    its own environment; ``app:backup`` is RELEASE=1. Yields (backup ID, latest ID)."""
+    assert dockerd.api is not None
+    api = dockerd.api
+    backup, latest = dockerd.image("app:backup", "ENV RELEASE=1"), dockerd.image("app:latest", "ENV RELEASE=2")
+    api.create_network("recreate-net")
+    dockerd.remove_container("app")
+    created = api.create_container(
+        "app:latest", ["sleep", "infinity"], name="app", environment={"GREETING": "hello"},
+        labels={"com.example.role": "web"}, stop_signal="SIGKILL",
+        host_config=api.create_host_config(network_mode="recreate-net", binds={"recreate-data": {"bind": "/data"}},
+                                           restart_policy={"Name": "unless-stopped"}),
+        networking_config=api.create_networking_config({"recreate-net": api.create_endpoint_config(aliases=["shop"])}))
+    api.start(created["Id"])
+    dockerd.cli("exec", "app", "sh", "-c", "echo kept > /data/file")
+    yield backup, latest
+    dockerd.remove_container("app")
+    for name in [c["Names"][0].lstrip("/") for c in api.containers(all=True) if "app-replaced" in c["Names"][0]]:
+        dockerd.remove_container(name)
+    api.remove_network("recreate-net")
+    api.remove_volume("recreate-data", force=True)
+
+
+def test_recreate_runs_the_image_the_tag_names_now_with_the_same_settings(
+        dockerd: Dockerd, app: tuple[str, str]) -> None:
+    backup, _latest = app
+    assert dockerd.api is not None
+    old = dockerd.api.inspect_container("app")
+    runner = DockerRunner(dockerd.base_url, redact=_redact)
+    runner.tag("app:backup", "app:latest")
+    assert dockerd.api.inspect_container("app")["Image"] != backup, "a tag alone changes no container"
+
+    assert runner.recreate("app", timeout_seconds=2) == backup
+    new = dockerd.api.inspect_container("app")
+    assert new["Id"] != old["Id"] and new["Image"] == backup and new["State"]["Running"]
+    env = dict(e.split("=", 1) for e in new["Config"]["Env"])
+    assert env["RELEASE"] == "1", "the new image's own default, not the old image's"
+    assert env["GREETING"] == "hello", "what the container itself set is kept"
+    assert new["Config"]["Labels"]["com.example.role"] == "web"
+    assert new["Config"]["Cmd"] == ["sleep", "infinity"]
+    assert new["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert "shop" in new["NetworkSettings"]["Networks"]["recreate-net"]["Aliases"]
+    assert dockerd.cli("exec", "app", "cat", "/data/file").stdout == b"kept\n", "the volume came along"
+    assert [c for c in dockerd.api.containers(all=True) if "app-replaced" in c["Names"][0]] == [], "old one removed"
+
+
+def test_a_recreate_that_fails_puts_the_old_container_back(dockerd: Dockerd, app: tuple[str, str]) -> None:
+    assert dockerd.api is not None
+    old = dockerd.api.inspect_container("app")
+    runner = DockerRunner(dockerd.base_url, redact=_redact)
+    dockerd.api.remove_image("app:latest", force=True)  # the container still runs its image, untagged
+    with pytest.raises(StepFailed, match="^container app: no such image: app:latest$"):
+        runner.recreate("app")
+    assert dockerd.api.inspect_container("app")["Id"] == old["Id"], "checked before anything was stopped"
+
+    dockerd.image("app:latest", "USER nobody-here")  # created fine, cannot start
+    with pytest.raises(StepFailed, match="^container app: the Docker engine said: .*nobody-here"):
+        runner.recreate("app", timeout_seconds=1)
+    again = dockerd.api.inspect_container("app")
+    assert again["Id"] == old["Id"] and again["State"]["Running"], "the old container is back and running"
+    names = sorted(c["Names"][0] for c in dockerd.api.containers(all=True) if "app" in c["Names"][0])
+    assert names == ["/app"], "neither the new container nor a renamed old one is left"
+    assert dockerd.cli("exec", "app", "cat", "/data/file").stdout == b"kept\n"
 
 
 # -- the engine unreachable -------------------------------------------------------------------------------
@@ -213,7 +274,9 @@ def test_engine_unreachable(tmp_path: Path) -> None:
         deaf.close()
 
 
-def test_engine_going_away_after_first_use(docker_stand_in: DockerEngineStandIn, runner: DockerRunner) -> None:
+def test_engine_going_away_after_first_use(docker_stand_in: DockerEngineStandIn) -> None:
+    """The stand-in: the suite's shared engine cannot be stopped under the other tests."""
+    runner = DockerRunner(docker_stand_in.base_url, redact=_redact, timeout_seconds=5)
     runner.restart("web")
     docker_stand_in.stop()
     with pytest.raises(StepFailed, match="^cannot reach the Docker engine at"):

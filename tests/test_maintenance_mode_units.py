@@ -18,18 +18,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session
 
+from bot.executor.docker_runner import DockerRunner
 from bot.executor.local import LocalRunner
 from bot.executor.plan import StepContext, StepFailed
 from bot.maintenance.commands import SUBCOMMANDS, USAGE, EnableRequest, ParseError, parse, parse_enable
 from bot.maintenance.mode import DISABLE, ENABLE, current, status
 from bot.maintenance.views import status_text
+from bot.ops.maintenance import nginx as nginx_switch
 from bot.ops.maintenance.plans import enable_plan
 from bot.sandbox.services.process import free_port
 from playbooks.actions import resolve_parameters
 from playbooks.loader import PlaybookError, load_playbook
+from playbooks.maintenance import NginxSettings
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.runs import Run
+from tests.support.dockerd import Dockerd
 from tests.support.nginx import Nginx, nginx_site
 
 pytestmark = pytest.mark.kind("unit")
@@ -93,10 +97,11 @@ def _problems(folder: Path) -> str:
 
 def test_maintenance_yaml_problems_name_the_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "maintenance.yaml").write_text(yaml.safe_dump({
-        "nginx": {"site_config": "sites-enabled/default"}, "allowlist": ["10.0.0.300"],
+        "nginx": {"site_config": "sites-enabled/default", "container": "no such/name"}, "allowlist": ["10.0.0.300"],
         "queue": {"redis_url": "http://127.0.0.1"}}))
     shown = _problems(tmp_path)
     assert "maintenance.yaml: nginx.site_config" in shown and "not an absolute path" in shown
+    assert "maintenance.yaml: nginx.container" in shown and "not a container name" in shown
     assert "maintenance.yaml: allowlist" in shown and "not an address" in shown
     assert "maintenance.yaml: queue.redis_url" in shown
 
@@ -197,3 +202,34 @@ def test_the_state_is_the_last_successful_switch_and_status_says_when_redis_is_a
         _run(session, DISABLE, "succeeded", NOW + timedelta(minutes=3))
         assert not current(session).on
     engine.dispose()
+
+
+# -- nginx in a container: test and reload by docker exec, against a real Docker Engine -------------------------
+
+
+def test_with_a_container_test_and_reload_run_there_and_a_refusal_puts_the_site_file_back(
+        tmp_path: Path, dockerd: Dockerd) -> None:
+    dockerd.run_container("edge")
+    site, maintenance = tmp_path / "site.conf", tmp_path / "maintenance.conf"
+    site.write_text("normal")
+    maintenance.write_text("maintenance")
+    refusing = NginxSettings(
+        container="edge", site_config=str(site), maintenance_config=str(maintenance),
+        test=("sh", "-c", "touch /tmp/tested; echo 'nginx: [emerg] unknown directive \"x\"' >&2; exit 1"))
+    cancel = threading.Event()
+    ctx = StepContext(runner=LocalRunner(redact=str, cancel=cancel, deadline=None), workdir=tmp_path, cancel=cancel,
+                      docker=DockerRunner(dockerd.base_url, redact=str, cancel=cancel))
+    with pytest.raises(StepFailed, match=r"^`docker exec edge sh -c .*` refused .*: \[emerg\] unknown directive"):
+        nginx_switch.install(ctx, refusing, str(maintenance))
+    assert site.read_text() == "normal", "the previous file is back"
+    assert dockerd.cli("exec", "edge", "ls", "/tmp/tested").returncode == 0, "the test ran in the container"
+
+    accepting = refusing.model_copy(update={"test": ("true",), "reload": ("sh", "-c", "touch /tmp/reloaded")})
+    assert nginx_switch.install(ctx, accepting, str(maintenance)) == b"normal"
+    assert site.read_text() == "maintenance"
+    assert dockerd.cli("exec", "edge", "ls", "/tmp/reloaded").returncode == 0, "and so did the reload"
+
+    no_engine = StepContext(runner=ctx.runner, workdir=tmp_path, cancel=cancel)
+    with pytest.raises(StepFailed, match="^`docker exec edge true` needs the Docker engine"):
+        nginx_switch.install(no_engine, accepting, str(maintenance))
+    dockerd.remove_container("edge")

@@ -1,6 +1,6 @@
 """Emergency rollback through Slack: signed `/rollback` and approval clicks into the running bot,
-images retagged through the docker SDK against the Engine API stand-in, the `.env` put back on
-disk, and a real health URL polled."""
+images retagged and a container stopped and started on a real Docker Engine (the suite's own), the
+`.env` put back on disk, and a real health URL polled."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker.errors
 import pytest
 import yaml
 from hypothesis import given
@@ -24,7 +27,7 @@ from bot.ops.backup.layout import Manifest
 from bot.ops.rollback import _replace_atomically
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
-from tests.support.docker_engine import Call, DockerEngineStandIn
+from tests.support.dockerd import Dockerd
 from tests.support.runs import runs, wait_status
 from tests.test_executor_e2e import PLATFORM, answers, click
 
@@ -60,7 +63,7 @@ def health() -> Iterator[Health]:
 
 @dataclass
 class Release:
-    engine: DockerEngineStandIn
+    dockerd: Dockerd
     previous: str  # image ID of app:backup
     current: str  # image ID of app:latest
     env_target: Path
@@ -69,7 +72,7 @@ class Release:
 
 
 @pytest.fixture
-def release(tmp_path: Path, health: Health) -> Iterator[Release]:
+def release(tmp_path: Path, health: Health, dockerd: Dockerd) -> Iterator[Release]:
     last_good, app = tmp_path / "last_known_good", tmp_path / "app"
     last_good.mkdir()
     app.mkdir()
@@ -91,13 +94,21 @@ def release(tmp_path: Path, health: Health) -> Iterator[Release]:
     }))
     (pack / "backups.yaml").write_text(yaml.safe_dump({"root": str(tmp_path / "backups")}))
     (pack / "schedules.yaml").write_text("{}\n")
-    with DockerEngineStandIn(tmp_path) as engine:
-        engine.add_container("web")
-        previous, current = engine.add_image("app:backup"), engine.add_image("app:latest")
-        engine.add_image("front:backup")
-        with running_bot(tmp_path, f"sqlite:///{tmp_path}/opsbot.db", FakeClock(), playbooks=pack,
-                         env={"DOCKER_HOST": engine.base_url}) as bot:
-            yield Release(engine, previous, current, app / ".env", health, bot)
+    dockerd.run_container("web")
+    previous, current = dockerd.image("app:backup"), dockerd.image("app:latest")
+    dockerd.image("front:backup")
+    assert dockerd.api is not None
+    with suppress(docker.errors.ImageNotFound):
+        dockerd.api.remove_image("front:latest")
+    with running_bot(tmp_path, f"sqlite:///{tmp_path}/opsbot.db", FakeClock(), playbooks=pack,
+                     env={"DOCKER_HOST": dockerd.base_url}) as bot:
+        yield Release(dockerd, previous, current, app / ".env", health, bot)
+    dockerd.remove_container("web")
+
+
+def changes(dockerd: Dockerd, since: float) -> list[tuple[str, str]]:
+    """What the engine did to containers and tags since then (stop, start, tag)."""
+    return [e for e in dockerd.events(since) if e[0] in ("stop", "start", "tag", "untag", "restart")]
 
 
 def rollback(bot: BotUnderTest, user: str, text: str = "", channel: str = PLATFORM) -> str:
@@ -112,7 +123,7 @@ def approve(bot: BotUnderTest, run_id: int) -> None:
 
 
 def test_rollback_retags_the_backup_images_restores_the_env_restarts_and_checks_health(release: Release) -> None:
-    bot, engine = release.bot, release.engine
+    bot, dockerd = release.bot, release.dockerd
     assert "needs 2 approval" in rollback(bot, "U0ALICE")
     [run] = runs(bot)
     plan = json.loads(run.plan)
@@ -126,15 +137,15 @@ def test_rollback_retags_the_backup_images_restores_the_env_restarts_and_checks_
     assert any(release.previous[:19] in t for t in shown), "approvers see the image ID before approving"
 
     assert "your approval does not count" in click(bot, "U0ALICE", views.APPROVE, run.id)
+    since = time.time()
     approve(bot, run.id)
     done = wait_status(bot, run.id, "succeeded", "failed", timeout=30)
     assert done.status == "succeeded", done.outcome + done.output
 
-    assert engine.image_id("app:latest") == release.previous
-    assert engine.image_id("front:latest") == engine.image_id("front:backup")
-    actions = [c.action for c in engine.calls]
-    assert actions == ["stop", "tag", "tag", "start"]
-    assert engine.calls[0] == Call("stop", "web", {"t": "10"})
+    assert dockerd.image_id("app:latest") == release.previous
+    assert dockerd.image_id("front:latest") == dockerd.image_id("front:backup")
+    assert changes(dockerd, since) == [("stop", "web"), ("tag", "app:latest"), ("tag", "front:latest"),
+                                      ("start", "web")]
     assert release.env_target.read_text() == "SECRET_KEY=previous\n"
     assert stat.S_IMODE(os.stat(release.env_target).st_mode) == 0o600
     [kept] = release.env_target.parent.glob(".env.before-rollback-*")
@@ -146,24 +157,27 @@ def test_rollback_retags_the_backup_images_restores_the_env_restarts_and_checks_
 
 
 def test_an_image_retagged_after_approval_was_asked_refuses_to_run(release: Release) -> None:
-    bot, engine = release.bot, release.engine
+    bot, dockerd = release.bot, release.dockerd
     rollback(bot, "U0ALICE")
     [run] = runs(bot)
-    moved = engine.add_image("app:backup")  # someone deploys and re-tags while approvers read
+    moved = dockerd.image("app:backup")  # someone deploys and re-tags while approvers read
+    since = time.time()
     approve(bot, run.id)
     done = wait_status(bot, run.id, "succeeded", "failed", timeout=30)
     assert done.status == "failed" and "changed since it was approved" in done.outcome
     assert moved[:19] in done.outcome
-    assert engine.calls == [] and engine.image_id("app:latest") == release.current
+    assert changes(dockerd, since) == [] and dockerd.image_id("app:latest") == release.current
     assert release.env_target.read_text() == "SECRET_KEY=broken-release\n"
 
 
 def test_a_missing_backup_image_is_refused_before_anyone_is_asked(release: Release) -> None:
-    bot, engine = release.bot, release.engine
-    del engine.images["front:backup"]
+    bot, dockerd = release.bot, release.dockerd
+    assert dockerd.api is not None
+    dockerd.api.remove_image("front:backup")
+    since = time.time()
     answer = rollback(bot, "U0ALICE")
     assert "there is no image front:backup to roll back to" in answer
-    assert runs(bot) == [] and engine.calls == []
+    assert runs(bot) == [] and changes(dockerd, since) == []
 
 
 def test_unhealthy_after_rollback_fails_the_run_and_says_so_in_platform_ops(release: Release, health: Health) -> None:
@@ -179,16 +193,17 @@ def test_unhealthy_after_rollback_fails_the_run_and_says_so_in_platform_ops(rele
 
 
 def test_with_a_database_the_restore_is_requested_with_its_own_approvals(release: Release) -> None:
-    bot, engine = release.bot, release.engine
+    bot, dockerd = release.bot, release.dockerd
     assert "needs 2 approval" in rollback(bot, "U0ALICE", "database=latest")
     [run] = runs(bot)
     plan = json.loads(run.plan)
     assert "request `backup.restore` of it" in plan[-1] and BACKUP_ID in plan[-1]
     assert not any(t.startswith("docker start") or t.startswith("wait until") for t in plan)
+    since = time.time()
     approve(bot, run.id)
     done = wait_status(bot, run.id, "succeeded", "failed", timeout=30)
     assert done.status == "succeeded", done.outcome + done.output
-    assert [c.action for c in engine.calls] == ["stop", "tag", "tag"]  # services wait for the data
+    assert [a for a, _ in changes(dockerd, since)] == ["stop", "tag", "tag"]  # services wait for the data
     restore = runs(bot)[-1]
     assert restore.action == "backup.restore" and restore.status == "pending" and restore.source == "follow-up"
     assert json.loads(restore.params)["id"] == BACKUP_ID and restore.requested_by == "U0ALICE"

@@ -20,7 +20,7 @@ from bot.executor.plan import Cancelled, StepContext, StepFailed
 from bot.executor.runner_steps import to_step, to_steps, wait_until_healthy
 from playbooks.common import PackModel
 from playbooks.runner_steps import HttpCheck, RunnerSteps
-from tests.support.docker_engine import Call, DockerEngineStandIn
+from tests.support.dockerd import Dockerd
 
 pytestmark = pytest.mark.kind("unit")
 
@@ -88,7 +88,7 @@ def test_validation_errors_name_the_key() -> None:
     """) == [
         ("0.docker_stop.timout", "unknown key; did you mean 'timeout'? known keys are container, timeout"),
         ("1", "a runner step needs one of the keys run, docker_exec, docker_restart, docker_stop, docker_start, "
-              "docker_tag, http_check; did you mean 'docker_stop'?"),
+              "docker_recreate, docker_tag, http_check; did you mean 'docker_stop'?"),
         ("2.run", "Tuple should have at least 1 item after validation, not 0"),
         ("3.cwd", "Value error, 'relative/path' is not an absolute path; write it like /srv/app"),
         ("4.docker_restart.timeout", "Value error, '2x' is not a duration; write it like 30s, 15m, 2h, 7d or 1h30m"),
@@ -99,7 +99,7 @@ def test_validation_errors_name_the_key() -> None:
                                "write it like app:latest or registry:5000/team/app:v2"),
         ("7.docker_tag.force", "unknown key; known keys are image, as"),
         ("8", "a runner step is a mapping with one of the keys run, docker_exec, docker_restart, docker_stop, "
-              "docker_start, docker_tag, http_check"),
+              "docker_start, docker_recreate, docker_tag, http_check"),
         ("9.docker_restart.container", "Field required"),
         ("10.docker_exec.container", "Value error, 'web server' is not a container name; "
                                      "write it like web or app_worker_1"),
@@ -121,10 +121,9 @@ def test_steps_survive_a_round_trip_through_the_model() -> None:
 # -- running them -----------------------------------------------------------------------------------------
 
 
-def _context(tmp_path: Path, stand_in: DockerEngineStandIn | None = None,
-             notes: list[str] | None = None) -> StepContext:
+def _context(tmp_path: Path, engine_url: str | None = None, notes: list[str] | None = None) -> StepContext:
     cancel = threading.Event()
-    docker = DockerRunner(stand_in.base_url, redact=str, cancel=cancel) if stand_in else None
+    docker = DockerRunner(engine_url, redact=str, cancel=cancel) if engine_url else None
     return StepContext(runner=LocalRunner(redact=str, cancel=cancel, deadline=None), workdir=tmp_path,
                        docker=docker, cancel=cancel, notes=(notes if notes is not None else []).append)
 
@@ -144,8 +143,12 @@ def test_run_step_runs_a_local_process_in_its_folder(tmp_path: Path) -> None:
         failing.action(ctx)
 
 
-def test_docker_steps_against_the_stand_in(tmp_path: Path, docker_stand_in: DockerEngineStandIn) -> None:
-    ctx = _context(tmp_path, docker_stand_in)
+def test_docker_steps_against_the_engine(tmp_path: Path, dockerd: Dockerd) -> None:
+    dockerd.run_container("web")
+    dockerd.run_container("worker", running=False)
+    backup = dockerd.image("app:backup")
+    ctx = _context(tmp_path, dockerd.base_url)
+    since = time.time()
     for step in to_steps(_steps("""
         - docker_exec: {container: web, argv: [sh, -c, "exit 0"]}
         - docker_stop: {container: web, timeout: 30s}
@@ -155,18 +158,20 @@ def test_docker_steps_against_the_stand_in(tmp_path: Path, docker_stand_in: Dock
         - docker_start: web
     """)):
         step.action(ctx)
-    assert docker_stand_in.containers["web"].status == "running"
-    assert docker_stand_in.containers["worker"].status == "running"
-    assert docker_stand_in.image_id("app:latest") == docker_stand_in.image_id("app:backup")
-    assert [c for c in docker_stand_in.calls if c.action != "exec"] == [
-        Call("stop", "web", {"t": "30"}), Call("start", "worker"), Call("restart", "worker", {"t": "60"}),
-        Call("tag", "app:backup", {"repo": "app", "tag": "latest", "force": "0"}), Call("start", "web"),
+    assert dockerd.api is not None
+    assert all(dockerd.api.inspect_container(c)["State"]["Running"] for c in ("web", "worker"))
+    assert dockerd.image_id("app:latest") == backup
+    assert [e for e in dockerd.events(since) if e[0] in ("exec_start", "stop", "start", "restart", "tag")] == [
+        ("exec_start", "web"), ("stop", "web"), ("start", "worker"), ("stop", "worker"), ("start", "worker"),
+        ("restart", "worker"), ("tag", "app:latest"), ("start", "web"),
     ]
     with pytest.raises(StepFailed, match="^no such container: ghost$"):
         to_step(_steps("[{docker_restart: ghost}]")[0]).action(ctx)
     with pytest.raises(StepFailed, match="^sh in container web exited with 2: no migrations$"):
         to_step(_steps("[{docker_exec: {container: web, argv: [sh, -c, 'echo no migrations >&2; exit 2']}}]")[0]) \
             .action(ctx)
+    dockerd.remove_container("web")
+    dockerd.remove_container("worker")
 
 
 def test_docker_step_without_an_engine_says_so(tmp_path: Path) -> None:

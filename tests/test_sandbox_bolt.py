@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox import SandboxServer, SlackSimulator
 from tests.support.modals import modal
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.kind("integration")
 
@@ -99,9 +100,10 @@ def test_bolt_round_trip(server: SandboxServer, bolt_url: str) -> None:
     slack.submit_view("U0ALICE", view.id, {"title": {"value": "Database down"}})
     assert workspace.open_views("U0ALICE") == []
 
-    channel = workspace.channel_by_name("inc-1")
-    assert channel is not None and channel.members == {"U0OPSBOT", "U0ALICE"}
-    [message] = workspace.messages(channel.id)
+    # The app creates the channel, invites and posts after acknowledging the submission: wait for the post.
+    channel = eventually(lambda: workspace.channel_by_name("inc-1"), what="the incident channel")
+    [message] = eventually(lambda: workspace.messages(channel.id), what="the message in the incident channel")
+    assert channel.members == {"U0OPSBOT", "U0ALICE"}
     slack.click("U0KIM", channel.id, message.ts, "claim")
     assert workspace.messages(channel.id)[0].text == "IC: <@U0KIM>"
     assert [c.method for c in workspace.calls if c.method != "auth.test"] == [

@@ -90,6 +90,47 @@ class DockerRunner:
         with self._errors(self._redact, container=container):
             self._api().start(container)
 
+    def recreate(self, container: str, *, timeout_seconds: int = 10) -> str:
+        """What ``docker compose up`` does to one container whose image moved: a new container with
+        the same settings from the image its reference (``app:latest``) names now, in the old one's
+        place (name, networks and their aliases, volumes, ports). A restart would run the old image
+        again. Settings the old container only inherited from its old image (environment defaults,
+        command, user…) are left out, so the new image's own apply. The old container is removed
+        once the new one has started; if anything fails before that, it is put back and started.
+        Anonymous volumes are not carried over. Returns the new container's image ID."""
+        self._check()
+        with self._errors(self._redact, container=container):
+            api = self._api()
+            old = api.inspect_container(container)
+            reference = old["Config"]["Image"]
+            try:
+                image = api.inspect_image(reference)
+            except docker.errors.ImageNotFound:
+                raise StepFailed(f"container {container}: no such image: {reference}") from None
+            inherited = api.inspect_image(old["Image"])["Config"] or {}
+            name, was_running = old["Name"].lstrip("/"), bool(old["State"]["Running"])
+            config, extra_networks = _recreated_config(old, inherited)
+            api.stop(old["Id"], timeout=timeout_seconds)
+            api.rename(old["Id"], f"{name}-replaced-{old['Id'][:12]}")
+            new_id = None
+            try:
+                new_id = api.create_container_from_config(config, name)["Id"]
+                for network, endpoint in extra_networks.items():
+                    api.connect_container_to_network(new_id, network, aliases=endpoint.get("Aliases"),
+                                                     links=endpoint.get("Links"))
+                if was_running:
+                    api.start(new_id)
+            except (docker.errors.DockerException, requests.exceptions.RequestException):
+                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    if new_id is not None:
+                        api.remove_container(new_id, force=True)
+                    api.rename(old["Id"], name)
+                    if was_running:
+                        api.start(old["Id"])
+                raise
+            api.remove_container(old["Id"])
+            return str(image["Id"])
+
     def tag(self, image: str, new_reference: str) -> None:
         """``docker tag app:backup app:latest``: ``new_reference`` is ``repository[:tag]``."""
         self._check()
@@ -244,6 +285,39 @@ class DockerLookups:
             return runner.image_id(reference)
         finally:
             runner.close()
+
+
+# Container settings that default to the image's: left out of a recreated container when they are
+# still what the old image said, so the new image's own values apply.
+_IMAGE_DEFAULTS = ("Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Healthcheck",
+                   "StopSignal", "Shell")
+_NOT_ALIASES = ("bridge", "host", "none", "default")
+
+
+def _recreated_config(old: Mapping[str, Any], inherited: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The create request for ``old``'s replacement: its own settings, the image by reference, its
+    host settings, and its first network (the others, returned apart, are connected after create)."""
+    config = {key: value for key, value in old["Config"].items() if key not in ("Image", "Hostname", *_IMAGE_DEFAULTS)}
+    if old["Config"].get("Hostname") != old["Id"][:12]:  # the engine's default hostname is the short ID
+        config["Hostname"] = old["Config"].get("Hostname")
+    for key in _IMAGE_DEFAULTS:
+        if old["Config"].get(key) != inherited.get(key):
+            config[key] = old["Config"].get(key)
+    config["Env"] = [e for e in old["Config"].get("Env") or [] if e not in (inherited.get("Env") or [])]
+    config["Labels"] = {k: v for k, v in (old["Config"].get("Labels") or {}).items()
+                        if (inherited.get("Labels") or {}).get(k) != v}
+    config["Image"] = old["Config"]["Image"]
+    config["HostConfig"] = old["HostConfig"]
+    mode = str(old["HostConfig"].get("NetworkMode") or "")
+    endpoints = {}
+    if mode not in _NOT_ALIASES and not mode.startswith("container:"):
+        for network, settings in (old["NetworkSettings"].get("Networks") or {}).items():
+            endpoints[network] = {"Aliases": [a for a in settings.get("Aliases") or [] if a != old["Id"][:12]],
+                                  "Links": settings.get("Links")}
+    first = {mode: endpoints.pop(mode)} if mode in endpoints else {}
+    if first:
+        config["NetworkingConfig"] = {"EndpointsConfig": first}
+    return config, endpoints
 
 
 def _buffered(conn: Any) -> Any:

@@ -18,6 +18,7 @@ from bot.executor.plan import DockerEngine, Step, StepContext, StepFailed
 from playbooks.durations import format_duration
 from playbooks.runner_steps import (
     DockerExecStep,
+    DockerRecreateStep,
     DockerRestartStep,
     DockerStartStep,
     DockerStopStep,
@@ -49,6 +50,11 @@ def to_step(config: RunnerStep) -> Step:
         case DockerStartStep(docker_start=target):
             title = f"docker start {target.container}"
             return Step(title, _docker(title, lambda d: d.start(target.container)))
+        case DockerRecreateStep(docker_recreate=target):
+            seconds = _seconds(target.timeout)
+            title = (f"docker recreate {target.container}: a new container with its settings from the image its "
+                     f"tag names now (stop timeout {format_duration(target.timeout)})")
+            return Step(title, _docker(title, lambda d: d.recreate(target.container, timeout_seconds=seconds)))
         case DockerTagStep(docker_tag=spec):
             title = f"docker tag {spec.image} {spec.as_}"
             return Step(title, _docker(title, lambda d: d.tag(spec.image, spec.as_)))

@@ -28,33 +28,44 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def run_sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
+def run_sandbox(folder: Path, sandbox_port: int, *, console: bool, deployed: bool = False) -> int:
+    """``deployed``: only Slack is the sandbox; the pack, the database and the Docker Engine are the
+    ones the environment names (``OPSBOT_PLAYBOOKS``, ``DATABASE_URL``, ``DOCKER_HOST``), and no demo
+    service starts. For trying a deployment, such as compose.yaml's example stack, before Slack."""
     from bot.app import create_asgi_app, create_bolt_app
     from bot.runtime import Runtime, build_runtime
 
+    if deployed and not os.environ.get("OPSBOT_PLAYBOOKS"):
+        say("opsbot: --deployed needs OPSBOT_PLAYBOOKS, the pack of the deployment to try (the bundled one "
+            "names the host's own files and services)")
+        return 2
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C: through the finally below
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     _own_temporary_folder(folder / "tmp")
-    say(f"Sandbox folder: {folder} (the bot's database and log, backups, and these services:)")
-    if os.environ.get("OPSBOT_PLAYBOOKS"):
-        say("  OPSBOT_PLAYBOOKS is not used here: the sandbox renders its own pack")
-    site = SandboxSite(folder)
+    if deployed:
+        say(f"Sandbox folder: {folder} (the bot's log). Only Slack is the sandbox: the pack, the database and "
+            "the Docker Engine are the ones OPSBOT_PLAYBOOKS, DATABASE_URL and DOCKER_HOST name")
+    else:
+        say(f"Sandbox folder: {folder} (the bot's database and log, backups, and these services:)")
+        if os.environ.get("OPSBOT_PLAYBOOKS"):
+            say("  OPSBOT_PLAYBOOKS is not used here: the sandbox renders its own pack")
+    site = None if deployed else SandboxSite(folder)
     sandbox = SandboxServer(default_workspace())
     rt: Runtime | None = None
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
     log = (folder / "opsbot.log").open("a")
     try:
-        site.start(say=say)
-        pack = render_pack(site)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+        if site is not None:
+            site.start(say=say)
+            env.update(OPSBOT_PLAYBOOKS=str(render_pack(site)), DATABASE_URL=f"sqlite:///{folder / 'opsbot.db'}",
+                       DOCKER_HOST=f"unix://{folder / 'no-docker-engine.sock'}")  # never the machine's Engine
         sandbox.start(port=sandbox_port)
         identity = sandbox.workspace.identity
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_PLAYBOOKS", "DATABASE_URL"))}
         env.update(SLACK_BOT_TOKEN=identity.token, SLACK_SIGNING_SECRET=identity.signing_secret,
-                   SLACK_API_URL=sandbox.api_url, OPSBOT_PLAYBOOKS=str(pack),
-                   DATABASE_URL=f"sqlite:///{folder / 'opsbot.db'}",
-                   DOCKER_HOST=f"unix://{folder / 'no-docker-engine.sock'}")  # never the machine's Engine
+                   SLACK_API_URL=sandbox.api_url)
         settings = load_settings(env)
         configure_logging(settings.secrets, json=False, stream=log)
         rt = build_runtime(settings)
@@ -85,7 +96,8 @@ def run_sandbox(folder: Path, sandbox_port: int, *, console: bool) -> int:
             thread.join(timeout=10)
         if rt is not None:
             rt.close()
-        site.stop()
+        if site is not None:
+            site.stop()
         sandbox.stop()
         log.close()
         say("Sandbox stopped: every process it started has ended.")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.app import create_asgi_app, create_bolt_app
@@ -48,6 +49,11 @@ class BotUnderTest:
     @property
     def workspace(self) -> Workspace:
         return self.sandbox.workspace
+
+    @property
+    def engine(self) -> Engine:
+        """The bot's database, for reading what it stored."""
+        return self.rt.engine
 
     def tick(self) -> None:
         self.rt.tick()

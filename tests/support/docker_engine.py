@@ -1,10 +1,12 @@
 """A stand-in of the Docker Engine API on a unix socket, for the real docker SDK to talk to.
 
-The engine cannot run on this machine, so the docker runner is tested against this: the parts of
-the API the runner uses (ping, version, container inspect/restart/stop/start, exec create/start/
-inspect, image inspect/tag), with the engine's status codes and ``{"message": ...}`` errors. An
-exec RUNS its argv as a local process, so ``docker exec postgres pg_dump …`` works against a local
-PostgreSQL; its output comes back in the engine's multiplexed framing over a hijacked connection.
+The docker runner is tested on a real engine (tests/support/dockerd.py); this stays for what that
+shared engine cannot be made to do (go away between two calls), and for ``docker exec pg_dump``
+against the test PostgreSQL on the host. It speaks the parts of the API the runner uses (ping,
+version, container inspect/restart/stop/start, exec create/start/inspect, image inspect/tag), with
+the engine's status codes and ``{"message": ...}`` errors. An exec RUNS its argv as a local
+process, so ``docker exec postgres pg_dump …`` works against a local PostgreSQL; its output comes
+back in the engine's multiplexed framing over a hijacked connection.
 
     with DockerEngineStandIn(tmp_path) as engine:
         engine.add_container("web")

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from storage.runs import Run
 from tests.support.bot import BotUnderTest
+from tests.support.stack import StackBot
 from tests.support.waiting import eventually
 
 DEMO_ACTIONS = """
@@ -78,24 +79,24 @@ def demo_pack(folder: Path, schedules: str = "") -> Path:
     return folder
 
 
-def runs(bot: BotUnderTest) -> list[Run]:
-    with Session(bot.rt.engine) as session:
+def runs(bot: BotUnderTest | StackBot) -> list[Run]:
+    with Session(bot.engine) as session:
         return list(session.exec(select(Run).order_by(col(Run.id))).all())
 
 
-def run(bot: BotUnderTest, run_id: int) -> Run:
-    with Session(bot.rt.engine) as session:
+def run(bot: BotUnderTest | StackBot, run_id: int) -> Run:
+    with Session(bot.engine) as session:
         found = session.get(Run, run_id)
         assert found is not None
         return found
 
 
-def wait_status(bot: BotUnderTest, run_id: int, *statuses: str, timeout: float = 15) -> Run:
+def wait_status(bot: BotUnderTest | StackBot, run_id: int, *statuses: str, timeout: float = 15) -> Run:
     return eventually(lambda: (r := run(bot, run_id)).status in statuses and r, timeout=timeout,
                       what=f"run #{run_id} to be {' or '.join(statuses)}")
 
 
-def button_message(bot: BotUnderTest, channel_id: str, action_id: str, value: str):
+def button_message(bot: BotUnderTest | StackBot, channel_id: str, action_id: str, value: str):
     """The message in the channel (threads included) carrying that button."""
     def find():
         for message in bot.workspace.messages(channel_id):

@@ -17,7 +17,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import HTTPRedirectHandler, OpenerDirector, ProxyHandler, Request, build_opener
 
-from bot.executor.plan import StepContext, StepFailed
+from bot.executor.plan import ProcessResult, StepContext, StepFailed
 from playbooks.durations import format_duration
 from playbooks.maintenance import NginxSettings, ProbeSettings
 
@@ -32,17 +32,32 @@ def install(ctx: StepContext, nginx: NginxSettings, source: str) -> bytes | None
     except OSError as exc:
         raise StepFailed(f"cannot read {exc.filename}: {exc.strerror}") from None
     write_atomically(site, content)
-    checked = ctx.runner.process(nginx.test, check=False)
+    checked = _command(ctx, nginx, nginx.test)
     if checked.returncode != 0:
         put_back(site, previous)
-        raise StepFailed(f"`{' '.join(nginx.test)}` refused {source}: {nginx_reason(checked.output)}. "
+        raise StepFailed(f"`{shown(nginx, nginx.test)}` refused {source}: {nginx_reason(checked.output)}. "
                          f"The previous {site} is back in place and nginx was not reloaded: the site is unchanged.")
-    reloaded = ctx.runner.process(nginx.reload, check=False)
+    reloaded = _command(ctx, nginx, nginx.reload)
     if reloaded.returncode != 0:
         put_back(site, previous)
-        raise StepFailed(f"`{' '.join(nginx.reload)}` failed: {nginx_reason(reloaded.output)}. "
+        raise StepFailed(f"`{shown(nginx, nginx.reload)}` failed: {nginx_reason(reloaded.output)}. "
                          f"The previous {site} is back in place.")
     return previous
+
+
+def shown(nginx: NginxSettings, argv: tuple[str, ...]) -> str:
+    """The command as approvers read it: ``nginx -t``, or ``docker exec web nginx -t``."""
+    command = " ".join(argv)
+    return f"docker exec {nginx.container} {command}" if nginx.container else command
+
+
+def _command(ctx: StepContext, nginx: NginxSettings, argv: tuple[str, ...]) -> ProcessResult:
+    """``test`` or ``reload``: in nginx's own container when it has one, else on the bot's machine."""
+    if nginx.container is None:
+        return ctx.runner.process(argv, check=False)
+    if ctx.docker is None:
+        raise StepFailed(f"`{shown(nginx, argv)}` needs the Docker engine, and none is configured")
+    return ctx.docker.exec(nginx.container, argv, check=False)
 
 
 def put_back(site: Path, previous: bytes | None) -> None:
@@ -57,7 +72,7 @@ def restore_and_reload(ctx: StepContext, nginx: NginxSettings, previous: bytes |
     """Undo an install whose result was wrong; says what happened (for the failure message). With
     ``confirm``, waits until the site is served again (a reload takes effect asynchronously)."""
     put_back(Path(nginx.site_config), previous)
-    reloaded = ctx.runner.process(nginx.reload, check=False)
+    reloaded = _command(ctx, nginx, nginx.reload)
     if reloaded.returncode != 0:
         return f"the previous configuration is back in place but its reload failed too: {nginx_reason(reloaded.output)}"
     if confirm is None:

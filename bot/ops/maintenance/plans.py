@@ -66,7 +66,7 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
     eta_shown = eta_text(eta, now, playbook.settings.zone)
     reason = reason or "Scheduled maintenance"
     state = _Enabling()
-    site, page = s.nginx.site_config, s.page.target
+    page = s.page.target
 
     def write_page(ctx: StepContext) -> None:
         write_text(Path(page), render_page(Path(s.page.template), eta=eta_shown, reason=reason))
@@ -147,8 +147,7 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
         steps.append(Step(f"write {s.nginx.allowlist_file}: {', '.join(s.allowlist) or 'no address'} "
                           "still reach the application", write_allowlist))
     steps += [
-        Step(f"install {s.nginx.maintenance_config} as {site}, check with `{' '.join(s.nginx.test)}`, reload with "
-             f"`{' '.join(s.nginx.reload)}` (the previous {site} is put back if either fails)", install),
+        Step(_install_title(s, s.nginx.maintenance_config), install),
         Step(f"probe {s.probe.url} until it answers 503 with Retry-After (within {format_duration(s.probe.within)}), "
              f"and check that {', '.join(nginx.health_urls(s.probe)) or 'no health path'} still reach the application "
              "(else the previous configuration is put back)", probe),
@@ -171,7 +170,6 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
 
 
 def disable_plan(s: MaintenanceSettings) -> Plan:
-    site = s.nginx.site_config
     previous: list[bytes | None] = []
 
     def install(ctx: StepContext) -> None:
@@ -198,8 +196,7 @@ def disable_plan(s: MaintenanceSettings) -> Plan:
         ctx.produce("consuming again", ", ".join(answered) or "no worker answered: start the workers")
 
     steps = [
-        Step(f"install {s.nginx.normal_config} as {site}, check with `{' '.join(s.nginx.test)}`, reload with "
-             f"`{' '.join(s.nginx.reload)}` (the previous {site} is put back if either fails)", install),
+        Step(_install_title(s, s.nginx.normal_config), install),
         Step(f"probe {s.probe.url} until it answers something other than 503 "
              f"(within {format_duration(s.probe.within)})", probe),
         Step(f"remove the flag file {s.flag_file}", unflag),
@@ -210,6 +207,12 @@ def disable_plan(s: MaintenanceSettings) -> Plan:
         steps.append(to_step(HttpCheckStep(http_check=s.health)))
     return Plan(tuple(steps), summary="Maintenance mode is off: the site is served normally and jobs run again.",
                 announce=True)
+
+
+def _install_title(s: MaintenanceSettings, source: str) -> str:
+    site = s.nginx.site_config
+    return (f"install {source} as {site}, check with `{nginx.shown(s.nginx, s.nginx.test)}`, reload with "
+            f"`{nginx.shown(s.nginx, s.nginx.reload)}` (the previous {site} is put back if either fails)")
 
 
 def _health_reaches_app(s: MaintenanceSettings) -> None:
