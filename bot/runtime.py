@@ -16,11 +16,15 @@ from sqlalchemy.engine import Engine
 from bot.alerts.auth import IntakeSecrets, load_secrets
 from bot.alerts.listen import ListenedChannels
 from bot.alerts.pump import AlertPump
+from bot.background import Background
 from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
 from bot.executor.docker_runner import DockerLookups, DockerRunner
 from bot.executor.executor import Executor
 from bot.executor.worker import RunWorker, WorkerDeps
+from bot.followups import trackers
+from bot.followups.sync import TrackerSync
+from bot.followups.timers import FollowUpTimers
 from bot.gather import Gathered
 from bot.incidents import flows as incident_flows
 from bot.incidents.provision import Provisioner
@@ -28,10 +32,13 @@ from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
 from bot.metrics import Counters
 from bot.ops.registry import operation_problems
+from bot.postmortems.publish import PostmortemPublisher
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
 from bot.slack.gateway import SlackGateway, make_client
 from bot.slack.outbox import OutboxDelivery
+from bot.timeline import flows as timeline_flows
+from bot.timeline.history import HistoryReads
 from bot.windows.timers import WindowTimers
 from bot.work import UnitOfWork
 from playbooks.loader import PlaybookError, load_playbook
@@ -67,6 +74,13 @@ class Runtime:
     """``/incident note`` (channel, text, author): notes arriving together are written together, one
     batch at a time on SQLite (one connection, one writer: a second batch would only wait for it)."""
     alerts: AlertPump
+    history: HistoryReads
+    """Reads the one message history read a minute that Slack allows, for marked messages never seen."""
+    followups: FollowUpTimers
+    trackers: Background
+    """Follow-ups and their tracker issues kept in step (``bot.followups.sync``), in the background."""
+    postmortems: Background
+    """The post-mortem drafts' canvases and files (``bot.postmortems.publish``), in the background."""
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
     listened: ListenedChannels
@@ -97,6 +111,11 @@ class Runtime:
         self.safely(self.windows.run_due)
         self.safely(self.executor.tick)
         self.safely(self.alerts.run)
+        self.safely(self.followups.run_due)
+        self.safely(self.history.run_due)
+        self.safely(timeline_flows.forget_old_events, self.work)
+        self.trackers.kick()
+        self.postmortems.kick()
         self.safely(self.delivery.deliver_due)
         self.safely(self.delivery.prune_sent)
 
@@ -155,6 +174,10 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         slow_pool=slow_pool, run_pool=run_pool,
         intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
         alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
+        history=HistoryReads(work, gateway), followups=FollowUpTimers(work),
+        trackers=Background("tracker_sync", TrackerSync(work, trackers.from_pack(playbook.record.followups)).run_due,
+                            slow_pool),
+        postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
         alert_secrets=load_secrets(playbook.alerts),
         alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
                                 "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),

@@ -21,10 +21,13 @@ from sqlmodel import SQLModel
 
 import storage.alerts  # noqa: F401  (every table module, as the migrations' env imports them)
 import storage.changes  # noqa: F401
+import storage.followups  # noqa: F401
 import storage.models  # noqa: F401
+import storage.postmortems  # noqa: F401
 import storage.public  # noqa: F401
 import storage.run_questions  # noqa: F401
 import storage.runs  # noqa: F401
+import storage.timeline  # noqa: F401
 import storage.windows  # noqa: F401
 from storage.db import make_engine
 from storage.migrate import alembic_config, upgrade
