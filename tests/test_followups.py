@@ -135,3 +135,31 @@ def test_the_post_mortem_button_opens_the_form_and_adds_one(bot: BotUnderTest) -
                                                                              "U0ALICE")
     regenerated = command(bot, "U0ALICE", channel, "/incident", "postmortem")
     assert regenerated == "Added to the post-mortem: 1 timeline entry and 1 action item."
+
+
+def test_with_a_tracker_in_the_pack_each_follow_up_is_an_issue_kept_in_step(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.github_issues import GitHubIssuesStandIn
+
+    token = "ghp_e2eTOKENvalue1234"
+    monkeypatch.setenv("OPSBOT_GITHUB_TOKEN", token)  # read at start-up, like the alert integrations' secrets
+    with GitHubIssuesStandIn("acme/platform", token=token) as github:
+        pack = tmp_path / "pack"
+        pack.mkdir()
+        (pack / "record.yaml").write_text(f"followups:\n  tracker: {{kind: github, repository: acme/platform, "
+                                          f"api_url: '{github.url}'}}\n")
+        with running_bot(tmp_path, f"sqlite:///{tmp_path}/opsbot.db", FakeClock(), playbooks=pack) as bot:
+            channel = bot.declare()
+            command(bot, "U0ALICE", channel, "/incident", "followup <@U0KIM|kim> friday Add a pool alert")
+            issue = eventually(lambda: github.issues.get(1), what="the issue on GitHub")
+            assert issue["title"] == "Add a pool alert (INC-0001 follow-up)"
+            eventually(lambda: followups(bot)[0].tracker_key == "1", what="the issue number kept")
+            listed = bot.slack.command("U0KIM", "C0GENERAL", "/followups", "")
+            assert "<https://github.com/acme/platform/issues/1|github 1>" in str(listed.json["blocks"])
+
+            github.close(1)
+            bot.clock.advance(timedelta(minutes=6))  # record.yaml: read back every 5m
+            bot.tick()
+            eventually(lambda: followups(bot)[0].status == DONE, what="done after the issue was closed")
+            bot.settle()
+            assert any("Follow-up FU-1 done (closed in github)" in t for t in bot.texts(channel))
