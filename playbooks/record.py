@@ -33,8 +33,15 @@ EmojiName = Annotated[str, AfterValidator(_emoji)]
 
 
 class TimelineSettings(PackModel):
-    emoji: tuple[EmojiName, ...] = Field(("pushpin",), min_length=1)
+    emoji: tuple[EmojiName, ...] = ("pushpin",)
     """Reacting with any of these to a message in an incident channel puts it on the timeline."""
+
+    @field_validator("emoji")
+    @classmethod
+    def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one emoji, like [pushpin]")
+        return value
 
 
 class PostmortemSettings(PackModel):

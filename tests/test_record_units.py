@@ -4,6 +4,7 @@ text as canvas Markdown, and a post-mortem regeneration telling additions from c
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from bot.incidents import commands as cmd
 from bot.postmortems import document
 from bot.postmortems.document import Facts
 from bot.timeline import views as timeline_views
+from playbooks.check import check
 from playbooks.loader import load_playbook
 from storage.followups import FollowUp
 from storage.models import Incident, StatusUpdate, TimelineEntry
@@ -130,3 +132,21 @@ def test_sections_are_split_at_level_two_headings() -> None:
     sections = document.split("# Title\ntext\n## A\n- a\n### Sub\nx\n## A\ny\n")
     assert [(s.key, s.title) for s in sections] == [("head", ""), ("a", "A"), ("a_2", "A")]
     assert "".join(s.text for s in sections) == "# Title\ntext\n## A\n- a\n### Sub\nx\n## A\ny\n"
+
+
+@pytest.mark.parametrize(("text", "key", "message"), [
+    ("timeline: {emoji: ['push pin']}", "timeline.emoji[0]", "'push pin' is not an emoji name"),
+    ("timeline: {emoji: []}", "timeline.emoji", "name at least one emoji"),
+    ("followups: {remind_at: '9am'}", "followups.remind_at", "'9am' is not a time of day"),
+    ("followups: {tracker: {kind: github, repository: platform}}", "followups.tracker.github.repository",
+     "should match pattern"),
+    ("followups: {tracker: {kind: jira, site: https://acme.atlassian.net, project: OPS, labels: [a b]}}",
+     "followups.tracker.jira.labels", "Jira labels cannot contain spaces"),
+    ("followups: {tracker: {kind: gitlab}}", "followups.tracker", "does not match any of the expected tags"),
+    ("postmortem: {canvas: true, format: pdf}", "postmortem.format", "unknown key"),
+])
+def test_record_yaml_problems_name_the_file_and_the_key(tmp_path: Path, text: str, key: str, message: str) -> None:
+    (tmp_path / "record.yaml").write_text(text + "\n")
+    [problem] = check(tmp_path)
+    assert (problem.file, problem.key) == (str(tmp_path / "record.yaml"), key), problem
+    assert message in problem.message, problem

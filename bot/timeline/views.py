@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 
 from slack_sdk.models.blocks import InputBlock, MarkdownTextObject, Option, SectionBlock, StaticSelectElement
 from slack_sdk.models.views import View
@@ -84,7 +83,3 @@ def shortcut_modal(playbook: Playbook, incidents: list[Incident], here: Incident
         ],
     )
     return view.to_dict()
-
-
-def at_local(playbook: Playbook, when: datetime) -> str:
-    return when.astimezone(playbook.settings.zone).strftime("%H:%M %Z")
