@@ -17,7 +17,7 @@ from bot.incidents import flows as incident_flows
 from bot.runtime import Runtime
 from bot.slack import view_state
 from handlers.listeners import action, command, view
-from handlers.replies import answer_click, answer_command, answer_submission, clicked, open_form
+from handlers.replies import answer_click, answer_command, answer_submission, open_form_on_click
 
 
 @command("/followups")
@@ -47,11 +47,8 @@ async def mark_done(rt: Runtime, ack: AsyncAck, body: dict[str, Any], respond: A
 async def open_add_form(rt: Runtime, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
                         client: AsyncWebClient) -> None:
     """The post-mortem message's button; its value is the incident's id."""
-    await ack()
-    click = clicked(body)
-    if click is not None:
-        await open_form(ack, respond, client, body["trigger_id"],
-                        rt.run(incident_flows.by_id, rt.work, click.id, flows.form, must_be_open=False), acked=True)
+    await open_form_on_click(ack, respond, client, body, lambda click: rt.run(
+        incident_flows.by_id, rt.work, click.id, flows.form, must_be_open=False))
 
 
 @view(views.FORM_VIEW)

@@ -25,9 +25,9 @@ from handlers.replies import (
     answer_click,
     answer_command,
     answer_submission,
-    clicked,
     ephemeral,
     open_form,
+    open_form_on_click,
     outcome,
 )
 
@@ -117,11 +117,8 @@ async def _tick(rt: Runtime, click: Click, *, done: bool) -> str:
 @action(views.OPEN_UPDATE)
 async def open_update(rt: Runtime, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
                       client: AsyncWebClient) -> None:
-    await ack()
-    click = clicked(body)
-    if click is not None:
-        await open_form(ack, respond, client, body["trigger_id"],
-                        rt.run(flows.by_id, rt.work, click.id, service.update_form), acked=True)
+    await open_form_on_click(ack, respond, client, body,
+                             lambda click: rt.run(flows.by_id, rt.work, click.id, service.update_form))
 
 
 @action(postmortem_views.REPLACE)

@@ -125,6 +125,17 @@ async def answer_click(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any
     await ephemeral(respond, NOT_MINE if click is None else said(await outcome(work(click))))
 
 
+async def open_form_on_click(ack: AsyncAck, respond: AsyncRespond, client: AsyncWebClient, body: dict[str, Any],
+                             form: Callable[[Click], Awaitable[dict]]) -> None:
+    """A button that opens a form: acknowledged at once; the work that builds the form may refuse."""
+    await ack()
+    click = clicked(body)
+    if click is None:
+        await ephemeral(respond, NOT_MINE)
+        return
+    await open_form(ack, respond, client, body["trigger_id"], form(click), acked=True)
+
+
 async def answer_submission(ack: AsyncAck, work: Awaitable[T], field: str) -> T | None:
     """A form's submission: the form closes when the work is done, and stays open with the refusal
     under ``field`` when it is not (None then)."""

@@ -42,24 +42,27 @@ async def channel_message(rt: Runtime, event: dict[str, Any], body: dict[str, An
 
 @event("reaction_added")
 async def reaction_added(rt: Runtime, event: dict[str, Any], body: dict[str, Any]) -> None:
-    item, user, reaction = event.get("item") or {}, event.get("user"), event.get("reaction")
-    if item.get("type") != "message" or not isinstance(user, str) or not isinstance(reaction, str):
-        return
-    channel, ts = item.get("channel"), item.get("ts")
-    if isinstance(channel, str) and isinstance(ts, str):
-        captured = await _once(rt, body, lambda ctx: capture.reacted(ctx, channel, ts, user, reaction))
+    reaction = _reaction(event)
+    if reaction is not None:
+        captured = await _once(rt, body, lambda ctx: capture.reacted(ctx, *reaction))
         if isinstance(captured, Captured):
             await rt.run_slow(rt.history.link, captured)
 
 
 @event("reaction_removed")
 async def reaction_removed(rt: Runtime, event: dict[str, Any], body: dict[str, Any]) -> None:
-    item, user, reaction = event.get("item") or {}, event.get("user"), event.get("reaction")
-    if item.get("type") != "message" or not isinstance(user, str) or not isinstance(reaction, str):
-        return
+    reaction = _reaction(event)
+    if reaction is not None:
+        await _once(rt, body, lambda ctx: capture.unreacted(ctx, *reaction))
+
+
+def _reaction(event: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """(channel, message ts, user, emoji) of a reaction to a message; None for anything else."""
+    item, user, name = event.get("item") or {}, event.get("user"), event.get("reaction")
     channel, ts = item.get("channel"), item.get("ts")
-    if isinstance(channel, str) and isinstance(ts, str):
-        await _once(rt, body, lambda ctx: capture.unreacted(ctx, channel, ts, user, reaction))
+    if item.get("type") != "message" or not all(isinstance(v, str) for v in (user, name, channel, ts)):
+        return None
+    return channel, ts, user, name
 
 
 @shortcut(views.SHORTCUT)

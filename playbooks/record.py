@@ -14,11 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from playbooks.common import PackModel
+from playbooks.common import PackModel, TimeOfDay
 from playbooks.durations import Duration
 
 _ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
-_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _EMOJI = re.compile(r"[a-z0-9_+'-]{1,100}")
 
 
@@ -86,19 +85,12 @@ Tracker = Annotated[GitHubTracker | JiraTracker, Field(discriminator="kind")]
 
 
 class FollowUpSettings(PackModel):
-    remind_at: str = "09:00"
+    remind_at: TimeOfDay = "09:00"
     """Local time (``settings.yaml`` time zone) of the owner's direct message on the due date; the
     overdue message follows at the same time the day after, if the follow-up is still open."""
     tracker: Tracker | None = None
     sync_every: Duration = timedelta(minutes=5)
     """How often open follow-ups are read back from the tracker (a closed issue marks one done)."""
-
-    @field_validator("remind_at")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        if not _CLOCK.fullmatch(value):
-            raise ValueError(f"{value!r} is not a time of day; write it like 09:00")
-        return value
 
     @property
     def remind_time(self) -> time:

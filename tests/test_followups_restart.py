@@ -4,10 +4,8 @@ processes ticking on one PostgreSQL send each reminder once."""
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,23 +18,16 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from storage.db import make_engine
 from storage.followups import FollowUp
-from tests.support.process import bot_process as run_bot
 from tests.support.waiting import eventually
+from tests.test_restart import bot_process  # the bot ticking every 0.2 s, ended with SIGKILL
 
 pytestmark = pytest.mark.kind("e2e")
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(default_workspace())
-    server.start()
-    yield server
-    server.stop()
-
-
-def bot_process(sandbox: SandboxServer, database_url: str, log: Path) -> AbstractContextManager[str]:
-    """The bot ticking every 0.2 s, ended with SIGKILL: a crash, not a shutdown."""
-    return run_bot(sandbox, database_url, log, extra_env={"OPSBOT_TICK_SECONDS": "0.2"}, stop=signal.SIGKILL)
+    with SandboxServer(default_workspace()) as server:
+        yield server
 
 
 def incident_with_followups(sandbox: SandboxServer, url: str, owners: list[str]) -> str:

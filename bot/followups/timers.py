@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from bot.followups import service
+from bot.timers import claim
 from bot.work import Ctx, UnitOfWork
 from storage.followups import OPEN, FollowUp
 
@@ -36,16 +37,9 @@ class FollowUpTimers:
 
 
 def _claimed(ctx: Ctx, followup_id: int, column: str, step: Callable[[Ctx, FollowUp], None]) -> int:
-    followup = ctx.session.get(FollowUp, followup_id)
-    due = getattr(followup, column) if followup else None
-    if followup is None or followup.status != OPEN or due is None or due > ctx.now:
+    followup = claim(ctx, FollowUp, followup_id, column, wanted=lambda f: f.status == OPEN)
+    if followup is None:
         return 0
-    claimed = ctx.session.exec(  # type: ignore[call-overload]
-        update(FollowUp).where(col(FollowUp.id) == followup_id).where(getattr(FollowUp, column) == due)
-        .values({column: None}).execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:
-        return 0
-    setattr(followup, column, None)
     step(ctx, followup)
     return 1
 
