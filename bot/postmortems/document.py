@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.timeline.capture import MESSAGE
+from bot.timeline.views import Markup, captured
 from bot.work import BOT
 from playbooks.durations import format_duration
 from playbooks.models import Playbook
@@ -30,6 +30,7 @@ _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]*))?>")
 _BROADCAST = re.compile(r"<!(channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|(@?[^>]*))?>")
 _CANVAS_MENTION = re.compile(r"!\[\]\(([@#])([A-Z0-9]+)\)")
+MARKDOWN = Markup(strike=lambda text: f"~~{text}~~", link=lambda url: f"[message]({url})")
 
 
 @dataclass(frozen=True)
@@ -151,17 +152,8 @@ def entry_line(playbook: Playbook, incident: Incident, entry: TimelineEntry) -> 
     zone = playbook.settings.zone
     other_day = entry.at.astimezone(zone).date() != incident.declared_at.astimezone(zone).date()
     when = _local(playbook, entry.at, "%Y-%m-%d %H:%M" if other_day else "%H:%M")
-    text = inline(entry.text)
-    if entry.kind == MESSAGE:
-        text = f"“{text}”"
-        if entry.deleted_at:
-            text = f"~~{text}~~ (deleted in Slack)"
-        elif entry.edited_at:
-            text += " (edited)"
-        if entry.permalink:
-            text += f" [message]({entry.permalink})"
     by = "" if entry.author == BOT else f" ({mention(entry.author)})"
-    return f"- **{when}** - {text}{by}"
+    return f"- **{when}** - {captured(entry, inline(entry.text), MARKDOWN)}{by}"
 
 
 def action_rows(followups: Iterable[FollowUp]) -> list[str]:

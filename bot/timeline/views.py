@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from slack_sdk.models.blocks import InputBlock, MarkdownTextObject, Option, SectionBlock, StaticSelectElement
 from slack_sdk.models.views import View
@@ -27,20 +29,36 @@ def quiet(text: str) -> str:
     return _BROADCAST.sub(lambda m: f"@{m.group(1).split('^')[0]}", text)
 
 
-def entry_line(playbook: Playbook, entry: TimelineEntry, *, with_date: bool = False) -> str:
-    zone = playbook.settings.zone
-    when = entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M")
+@dataclass(frozen=True)
+class Markup:
+    """How a text format strikes a deleted message out and links to one."""
+
+    strike: Callable[[str], str]
+    link: Callable[[str], str]
+
+
+MRKDWN = Markup(strike=lambda text: f"~{text}~", link=lambda url: f"<{url}|message>")
+
+
+def captured(entry: TimelineEntry, text: str, markup: Markup) -> str:
+    """A timeline entry's text; a captured message quoted, with its state in Slack and its link."""
+    if entry.kind != MESSAGE:
+        return text
+    text = f"“{text}”"
+    if entry.deleted_at:
+        text = f"{markup.strike(text)} (deleted in Slack)"
+    elif entry.edited_at:
+        text += " (edited)"
+    return text + (f" {markup.link(entry.permalink)}" if entry.permalink else "")
+
+
+def entry_line(playbook: Playbook, entry: TimelineEntry) -> str:
+    when = entry.at.astimezone(playbook.settings.zone).strftime("%H:%M")
     text = " ".join(quiet(entry.text).split())
-    if entry.kind == MESSAGE:
-        text = f"“{text[:QUOTE_LIMIT]}{'…' if len(text) > QUOTE_LIMIT else ''}”"
-        if entry.deleted_at:
-            text = f"~{text}~ (deleted in Slack)"
-        elif entry.edited_at:
-            text += " (edited)"
-        if entry.permalink:
-            text += f" <{entry.permalink}|message>"
+    if entry.kind == MESSAGE and len(text) > QUOTE_LIMIT:
+        text = text[:QUOTE_LIMIT] + "…"
     author = "" if entry.author == BOT else f" · {who(entry.author)}"
-    return f"`{when}` {text}{author}"
+    return f"`{when}` {captured(entry, text, MRKDWN)}{author}"
 
 
 def timeline_text(playbook: Playbook, incident: Incident, entries: list[TimelineEntry]) -> str:
