@@ -42,6 +42,11 @@ def draft(ctx: Ctx, incident: Incident, by: str) -> str:
     if postmortem is None:
         return _first(ctx, incident, by)
     stored = stored_draft(postmortem)
+    if not stored.sections:  # drafted before drafts were kept in sections: publish a fresh one, whole
+        fresh = document.build(ctx.playbook, facts(ctx, incident))
+        _store(ctx, postmortem, fresh, by)
+        _queue(ctx, postmortem, PUBLISH, fresh.markdown, by)
+        return "Post-mortem drafted afresh; it will be in this channel in a moment."
     found = facts(ctx, incident)
     change = document.compare(ctx.playbook, stored, found)
     said: list[str] = []
