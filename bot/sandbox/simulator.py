@@ -271,7 +271,10 @@ class SlackSimulator:
 
     def react(self, user_id: str, channel_id: str, ts: str, name: str, *, add: bool = True) -> Delivery:
         """Add (or with ``add=False`` remove) a reaction; the app gets `reaction_added` / `reaction_removed`."""
-        message = self.workspace.react_as(user_id, channel_id, ts, name, add=add)
+        try:
+            message = self.workspace.react_as(user_id, channel_id, ts, name, add=add)
+        except SlackError as error:
+            raise AssertionError(f"Slack's client would not: {error.code}") from None
         event = {"type": "reaction_added" if add else "reaction_removed", "user": user_id, "reaction": name,
                  "item_user": message.user, "item": {"type": "message", "channel": channel_id, "ts": ts},
                  "event_ts": self.workspace.next_ts()}
