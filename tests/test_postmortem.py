@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.postmortems import views
+from storage.models import TimelineEntry
 from storage.postmortems import Postmortem, PostmortemEdit
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
@@ -62,6 +63,12 @@ def no_markdown_posted(bot: BotUnderTest, channel: str) -> None:
             assert not MARKDOWN_IN_MRKDWN.search(text), text
 
 
+def captured_link(bot: BotUnderTest) -> str | None:
+    with Session(bot.rt.engine) as session:
+        entry = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "message")).first()
+    return entry.permalink if entry else None
+
+
 def a_resolved_incident(bot: BotUnderTest) -> str:
     channel = bot.declare("declare P1 Payments failing")  # 09:30
     run(bot, channel, "assign commander <@U0BOB|bob>")
@@ -72,6 +79,7 @@ def a_resolved_incident(bot: BotUnderTest) -> str:
     run(bot, channel, "update status: Investigating; impact: 20% of checkouts fail; actions: looking")
     said = bot.slack.say("U0KIM", channel, "Found it: config push 118 set the pool size to 1")
     bot.slack.react("U0BOB", channel, said.message.ts, "pushpin")
+    eventually(lambda: captured_link(bot), what="the captured message's permalink")  # looked up after the capture
     bot.clock.advance(timedelta(minutes=10))
     run(bot, channel, "update status: Mitigating; impact: 5% of checkouts slow; actions: failover to replica")
     bot.clock.advance(timedelta(minutes=10))

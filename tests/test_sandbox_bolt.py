@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox import SandboxServer, SlackSimulator
 from tests.support.modals import modal
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.kind("integration")
 
@@ -99,11 +100,13 @@ def test_bolt_round_trip(server: SandboxServer, bolt_url: str) -> None:
     slack.submit_view("U0ALICE", view.id, {"title": {"value": "Database down"}})
     assert workspace.open_views("U0ALICE") == []
 
-    channel = workspace.channel_by_name("inc-1")
-    assert channel is not None and channel.members == {"U0OPSBOT", "U0ALICE"}
+    # Bolt acknowledges first and does the work after it: wait for the work, not for a time
+    channel = eventually(lambda: (found := workspace.channel_by_name("inc-1")) and workspace.messages(found.id)
+                         and found, what="the channel and its message")
+    assert channel.members == {"U0OPSBOT", "U0ALICE"}
     [message] = workspace.messages(channel.id)
     slack.click("U0KIM", channel.id, message.ts, "claim")
-    assert workspace.messages(channel.id)[0].text == "IC: <@U0KIM>"
+    eventually(lambda: workspace.messages(channel.id)[0].text == "IC: <@U0KIM>", what="the replaced message")
     assert [c.method for c in workspace.calls if c.method != "auth.test"] == [
         "views.open",
         "conversations.create",
