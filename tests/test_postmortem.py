@@ -93,6 +93,7 @@ def a_resolved_incident(bot: BotUnderTest) -> str:
 
 def test_the_draft_is_the_channel_canvas_filled_from_the_incident(bot: BotUnderTest) -> None:
     channel = a_resolved_incident(bot)
+    run(bot, channel, "note pasted xoxb-1234-5678-abcdef in the channel by mistake; revoked")
     assert "will be this channel's canvas" in run(bot, channel, "postmortem")
     publish(bot)
     canvas = bot.workspace.channel_canvas(channel)
@@ -115,13 +116,15 @@ def test_the_draft_is_the_channel_canvas_filled_from_the_incident(bot: BotUnderT
     ):
         assert expected in text, expected
     assert "Update: Mitigating" not in text.split("## Timeline")[0]  # the old, wrong Impact line
+    assert "xoxb-1234" not in text and "pasted [redacted] in the channel" in text
     assert [s.kind for s in canvas.sections if s.kind.startswith("h")][:3] == ["h1", "h2", "h2"]
     message = bot.texts(channel)[-1]
     assert "is this channel's canvas" in message
     no_markdown_posted(bot, channel)
     stored = postmortem(bot)
     assert stored.format == "canvas" and stored.canvas_id == canvas.id
-    assert [line for line in stored.text.splitlines() if line.strip()] == text.splitlines()  # what the canvas got
+    assert [line for line in stored.text.replace("xoxb-1234-5678-abcdef", "[redacted]").splitlines()
+            if line.strip()] == text.splitlines()  # what the canvas got
 
 
 def test_regenerating_adds_what_is_new_and_asks_before_replacing(bot: BotUnderTest) -> None:

@@ -58,10 +58,11 @@ class TrackerSync:
         try:
             if followup.tracker_key is None:
                 issue = self._tracker.find(marker(followup)) if followup.tracker_attempts else None
+                redact = self._work.redact  # a token pasted into Slack does not travel on to the tracker
                 issue = issue or self._tracker.create(NewIssue(
-                    title=f"{followup.text[:200]} ({incident_ref} follow-up)",
-                    body=f"Follow-up {followup.ref} of {incident_ref}, owned by Slack user {followup.owner}.\n"
-                         f"{followup.text}", due_on=followup.due_on.isoformat(), marker=marker(followup)))
+                    title=redact(f"{followup.text[:200]} ({incident_ref} follow-up)"),
+                    body=redact(f"Follow-up {followup.ref} of {incident_ref}, owned by Slack user {followup.owner}.\n"
+                                f"{followup.text}"), due_on=followup.due_on.isoformat(), marker=marker(followup)))
             elif followup.status == DONE and not followup.tracker_done:
                 issue = self._tracker.close(followup.tracker_key)
             else:

@@ -128,8 +128,8 @@ def _store(ctx: Ctx, postmortem: Postmortem, draft_: Draft, by: str) -> None:
 def _queue(ctx: Ctx, postmortem: Postmortem, op: str, markdown: str, by: str, *, before: str | None = None,
            note: str = "") -> PostmortemEdit:
     assert postmortem.id is not None
-    edit = PostmortemEdit(postmortem_id=postmortem.id, op=op, markdown=markdown, before=before, by=by, note=note,
-                          state=PENDING, created_at=ctx.now, next_attempt_at=ctx.now)
+    edit = PostmortemEdit(postmortem_id=postmortem.id, op=op, markdown=ctx.redact(markdown), before=before, by=by,
+                          note=note, state=PENDING, created_at=ctx.now, next_attempt_at=ctx.now)
     ctx.session.add(edit)
     return edit
 
