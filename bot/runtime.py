@@ -75,7 +75,9 @@ class Runtime:
     batch at a time on SQLite (one connection, one writer: a second batch would only wait for it)."""
     alerts: AlertPump
     history: HistoryReads
-    """Reads the one message history read a minute that Slack allows, for marked messages never seen."""
+    """Links captured messages, and reads history for marked messages never seen (one read a minute)."""
+    history_reads: Background
+    """``history.run_due`` in the background: a rate-limited Slack answer never holds up the tick."""
     followups: FollowUpTimers
     trackers: Background
     """Follow-ups and their tracker issues kept in step (``bot.followups.sync``), in the background."""
@@ -112,7 +114,7 @@ class Runtime:
         self.safely(self.executor.tick)
         self.safely(self.alerts.run)
         self.safely(self.followups.run_due)
-        self.safely(self.history.run_due)
+        self.history_reads.kick()
         self.safely(timeline_flows.forget_old_events, self.work)
         self.trackers.kick()
         self.postmortems.kick()
@@ -165,6 +167,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
                       lookups=DockerLookups(settings.docker_host, redact=redact))
     provisioner = Provisioner(work, gateway)
     quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
+    history = HistoryReads(work, gateway)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
@@ -174,7 +177,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         slow_pool=slow_pool, run_pool=run_pool,
         intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
         alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
-        history=HistoryReads(work, gateway), followups=FollowUpTimers(work),
+        history=history, history_reads=Background("history_reads", history.run_due, slow_pool),
+        followups=FollowUpTimers(work),
         trackers=Background("tracker_sync", TrackerSync(work, trackers.from_pack(playbook.record.followups)).run_due,
                             slow_pool),
         postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
