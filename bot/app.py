@@ -28,19 +28,23 @@ from handlers import (
     alerts,
     approvals,
     change,
+    followups,
     guard,
     incident,
     listeners,
     maintenance,
+    messages,
     notices,
     ops,
     status_page,
+    timeline,
     windows,
 )
 from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
-HANDLERS = (incident, notices, change, maintenance, windows, ops, approvals, alerts, status_page)
+HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
+            status_page)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 

@@ -16,11 +16,15 @@ from sqlalchemy.engine import Engine
 from bot.alerts.auth import IntakeSecrets, load_secrets
 from bot.alerts.listen import ListenedChannels
 from bot.alerts.pump import AlertPump
+from bot.background import Background
 from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
 from bot.executor.docker_runner import DockerLookups, DockerRunner
 from bot.executor.executor import Executor
 from bot.executor.worker import RunWorker, WorkerDeps
+from bot.followups import trackers
+from bot.followups.sync import TrackerSync
+from bot.followups.timers import FollowUpTimers
 from bot.gather import Gathered
 from bot.incidents import flows as incident_flows
 from bot.incidents.provision import Provisioner
@@ -28,10 +32,13 @@ from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
 from bot.metrics import Counters
 from bot.ops.registry import operation_problems
+from bot.postmortems.publish import PostmortemPublisher
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
 from bot.slack.gateway import SlackGateway, make_client
 from bot.slack.outbox import OutboxDelivery
+from bot.timeline import flows as timeline_flows
+from bot.timeline.history import HistoryReads
 from bot.windows.timers import WindowTimers
 from bot.work import UnitOfWork
 from playbooks.loader import PlaybookError, load_playbook
@@ -67,6 +74,15 @@ class Runtime:
     """``/incident note`` (channel, text, author): notes arriving together are written together, one
     batch at a time on SQLite (one connection, one writer: a second batch would only wait for it)."""
     alerts: AlertPump
+    history: HistoryReads
+    """Links captured messages, and reads history for marked messages never seen (one read a minute)."""
+    history_reads: Background
+    """``history.run_due`` in the background: a rate-limited Slack answer never holds up the tick."""
+    followups: FollowUpTimers
+    trackers: Background
+    """Follow-ups and their tracker issues kept in step (``bot.followups.sync``), in the background."""
+    postmortems: Background
+    """The post-mortem drafts' canvases and files (``bot.postmortems.publish``), in the background."""
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
     listened: ListenedChannels
@@ -97,6 +113,11 @@ class Runtime:
         self.safely(self.windows.run_due)
         self.safely(self.executor.tick)
         self.safely(self.alerts.run)
+        self.safely(self.followups.run_due)
+        self.history_reads.kick()
+        self.safely(timeline_flows.forget_old_events, self.work)
+        self.trackers.kick()
+        self.postmortems.kick()
         self.safely(self.delivery.deliver_due)
         self.safely(self.delivery.prune_sent)
 
@@ -146,6 +167,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
                       lookups=DockerLookups(settings.docker_host, redact=redact))
     provisioner = Provisioner(work, gateway)
     quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
+    history = HistoryReads(work, gateway)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
@@ -155,6 +177,11 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         slow_pool=slow_pool, run_pool=run_pool,
         intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
         alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
+        history=history, history_reads=Background("history_reads", history.run_due, slow_pool),
+        followups=FollowUpTimers(work),
+        trackers=Background("tracker_sync", TrackerSync(work, trackers.from_pack(playbook.record.followups)).run_due,
+                            slow_pool),
+        postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
         alert_secrets=load_secrets(playbook.alerts),
         alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
                                 "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),

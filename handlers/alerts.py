@@ -27,7 +27,7 @@ from bot.incidents import flows as incident_flows
 from bot.incidents import service as incidents
 from bot.runtime import Runtime
 from bot.work import Ctx
-from handlers.listeners import action, event, route
+from handlers.listeners import action, route
 from handlers.replies import Click, Refused, answer_click, outcome
 from storage.alerts import AlertGroup
 
@@ -169,9 +169,9 @@ async def resolve_incident(rt: Runtime, ack: AsyncAck, body: dict[str, Any], res
 
 
 # -- alert channels -----------------------------------------------------------------------------------
-@event("message")
-async def message(rt: Runtime, event: dict[str, Any], context: dict[str, Any]) -> None:
-    """A top-level message of an alert integration (or a person) in a listened channel."""
+async def channel_message(rt: Runtime, event: dict[str, Any], context: dict[str, Any]) -> None:
+    """A top-level message of an alert integration (or a person) in a listened channel (the one
+    ``message`` listener, in handlers/messages.py, hands every message here)."""
     if not rt.playbook.alerts.listen_channels:
         return
     if event.get("subtype") not in (None, "bot_message") or event.get("thread_ts") not in (None, event.get("ts")):

@@ -19,6 +19,7 @@ _REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
                         ("view", "state", "values")),
     "view_closed": (("user", "id"), ("view", "id"), ("view", "type")),
     "event_callback": (("event", "type"),),
+    "message_action": (("user", "id"), ("callback_id",), ("trigger_id",), ("channel", "id"), ("message", "ts")),
 }
 
 

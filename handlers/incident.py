@@ -9,9 +9,12 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import verb_and_rest
+from bot.followups import flows as followup_flows
 from bot.incidents import commands as cmd
 from bot.incidents import flows, service, views
 from bot.incidents.service import DeclareRequest
+from bot.postmortems import service as postmortems
+from bot.postmortems import views as postmortem_views
 from bot.public import notices
 from bot.runtime import Runtime
 from bot.slack import view_state
@@ -22,9 +25,9 @@ from handlers.replies import (
     answer_click,
     answer_command,
     answer_submission,
-    clicked,
     ephemeral,
     open_form,
+    open_form_on_click,
     outcome,
 )
 
@@ -55,6 +58,14 @@ async def incident(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond:
         case cmd.OpenUpdateModal():
             await open_form(ack, respond, client, command["trigger_id"],
                             rt.run(flows.in_channel, rt.work, channel, verb, service.update_form))
+        case cmd.OpenFollowUpForm():
+            await open_form(ack, respond, client, command["trigger_id"],
+                            rt.run(flows.in_channel, rt.work, channel, verb, followup_flows.form))
+        case cmd.DraftPostmortem() | cmd.AddFollowUp():
+            await answer_command(ack, respond, rt.run(
+                flows.in_channel, rt.work, channel, verb, lambda ctx, inc: service.carry_out(ctx, inc, parsed, user)))
+            rt.postmortems.kick()
+            rt.trackers.kick()
         case cmd.OpenNoticeModal(kind):
             await open_form(ack, respond, client, command["trigger_id"], rt.run(
                 flows.in_channel, rt.work, channel, verb, lambda ctx, inc: notices.notice_form(ctx, inc, kind, user)))
@@ -106,11 +117,16 @@ async def _tick(rt: Runtime, click: Click, *, done: bool) -> str:
 @action(views.OPEN_UPDATE)
 async def open_update(rt: Runtime, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
                       client: AsyncWebClient) -> None:
-    await ack()
-    click = clicked(body)
-    if click is not None:
-        await open_form(ack, respond, client, body["trigger_id"],
-                        rt.run(flows.by_id, rt.work, click.id, service.update_form), acked=True)
+    await open_form_on_click(ack, respond, client, body,
+                             lambda click: rt.run(flows.by_id, rt.work, click.id, service.update_form))
+
+
+@action(postmortem_views.REPLACE)
+async def replace_postmortem(rt: Runtime, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    """"Replace the draft", asked after a regeneration; its value is ``<incident id>:<post-mortem id>``."""
+    await answer_click(ack, respond, body, lambda c: rt.run(flows.by_id, rt.work, c.id, lambda ctx, inc: (
+        postmortems.replace(ctx, inc, int(c.key) if c.key.isdigit() else 0, c.user)), must_be_open=False), keyed=True)
+    rt.postmortems.kick()
 
 
 # -- forms ------------------------------------------------------------------------------------------

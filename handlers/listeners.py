@@ -32,7 +32,7 @@ from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 Handler = Callable[..., Awaitable[Any]]
-Kind = Literal["command", "action", "view", "event"]
+Kind = Literal["command", "action", "view", "event", "shortcut"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,11 @@ def action(action_id: str | re.Pattern[str]) -> Callable[[Handler], Handler]:
 def view(callback_id: str) -> Callable[[Handler], Handler]:
     """A form's submission (the modal's ``callback_id``)."""
     return _listens("view", callback_id)
+
+
+def shortcut(callback_id: str) -> Callable[[Handler], Handler]:
+    """A global or message shortcut (its ``callback_id`` in manifest.yaml)."""
+    return _listens("shortcut", callback_id)
 
 
 def event(event_type: str) -> Callable[[Handler], Handler]:

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.refusal import Refusal
+from bot.slack.reply import Reply
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -60,9 +61,9 @@ def said(result: object) -> str:
     return result.text if isinstance(result, Refused) else str(result)
 
 
-async def ephemeral(respond: AsyncRespond, text: str) -> None:
+async def ephemeral(respond: AsyncRespond, text: str, blocks: list[dict] | None = None) -> None:
     """A message only the person who typed or clicked sees."""
-    await respond(text=text, response_type="ephemeral", replace_original=False)
+    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
 
 async def _within_budget(ack: AsyncAck, work: Awaitable[T]) -> tuple[T | Refused, bool]:
@@ -76,10 +77,13 @@ async def _within_budget(ack: AsyncAck, work: Awaitable[T]) -> tuple[T | Refused
 
 
 async def answer_command(ack: AsyncAck, respond: AsyncRespond, work: Awaitable[Any]) -> None:
-    """A slash command whose answer is the work's text."""
+    """A slash command whose answer is the work's text (or a ``Reply`` with buttons)."""
     result, acked = await _within_budget(ack, work)
+    blocks = result.blocks if isinstance(result, Reply) else None
     if acked:
-        await ephemeral(respond, said(result))
+        await ephemeral(respond, said(result), blocks)
+    elif blocks:
+        await ack(text=said(result), blocks=blocks)
     else:
         await ack(text=said(result))
 
@@ -119,6 +123,17 @@ async def answer_click(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any
     await ack()
     click = clicked(body, keyed=keyed)
     await ephemeral(respond, NOT_MINE if click is None else said(await outcome(work(click))))
+
+
+async def open_form_on_click(ack: AsyncAck, respond: AsyncRespond, client: AsyncWebClient, body: dict[str, Any],
+                             form: Callable[[Click], Awaitable[dict]]) -> None:
+    """A button that opens a form: acknowledged at once; the work that builds the form may refuse."""
+    await ack()
+    click = clicked(body)
+    if click is None:
+        await ephemeral(respond, NOT_MINE)
+        return
+    await open_form(ack, respond, client, body["trigger_id"], form(click), acked=True)
 
 
 async def answer_submission(ack: AsyncAck, work: Awaitable[T], field: str) -> T | None:

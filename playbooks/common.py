@@ -13,6 +13,7 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
 _ROLE_REF = re.compile(r"role:[a-z_]+")
 _CHANNEL = re.compile(r"#[a-z0-9][a-z0-9_-]{0,79}")
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 def _target(value: str) -> str:
@@ -39,7 +40,15 @@ def _zone(value: str) -> str:
     return value
 
 
+def _time_of_day(value: str) -> str:
+    if not _CLOCK.fullmatch(value):
+        raise ValueError(f"{value!r} is not a time of day; write it like 09:00 or 22:00")
+    return value
+
+
 Target = Annotated[str, AfterValidator(_target)]
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+"""``HH:MM`` on a 24-hour clock, in the pack's time zone."""
 TimeZoneName = Annotated[str, AfterValidator(_zone)]
 ChannelName = Annotated[str, AfterValidator(_channel)]
 

@@ -29,6 +29,7 @@ from playbooks.common import ChannelName, PackModel, Target, TimeZoneName
 from playbooks.durations import Duration, format_duration
 from playbooks.maintenance import MaintenanceSettings
 from playbooks.public import PublicSettings
+from playbooks.record import RecordSettings
 from playbooks.rollback import RollbackSettings
 from playbooks.templates import check_template
 from playbooks.windows import WindowSettings
@@ -161,6 +162,7 @@ class Playbook(PackModel):
     public: PublicSettings = PublicSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     windows: WindowSettings = WindowSettings()
+    record: RecordSettings = RecordSettings()
 
     @field_validator("severities", mode="before")
     @classmethod

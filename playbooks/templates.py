@@ -27,6 +27,8 @@ TEMPLATE_PLACEHOLDERS: dict[str, frozenset[str]] = {
         {
             "incident_id", "title", "date", "duration", "severity", "impact",
             "declared_at", "resolved_at", "roles", "timeline", "checklist", "summary",
+            "acknowledged_at", "time_to_acknowledge", "mitigated_at", "time_to_mitigate",
+            "changes", "action_items",
         }
     ),
 }  # fmt: skip

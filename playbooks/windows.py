@@ -5,7 +5,6 @@ maintenance complete; cancelled and moved for changes of plan)."""
 
 from __future__ import annotations
 
-import re
 from datetime import time, timedelta
 from string import Template
 from typing import Literal
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from playbooks.common import ChannelName, PackModel, Target, TimeZoneName
+from playbooks.common import ChannelName, PackModel, Target, TimeOfDay, TimeZoneName
 from playbooks.durations import Duration
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -26,8 +25,6 @@ WINDOW_PLACEHOLDERS = frozenset({
     "id", "title", "date", "start", "end", "timezone", "duration_minutes", "activities", "impact", "services",
     "new_date", "new_start", "new_end",
 })
-_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
-
 
 class StandingWindow(PackModel):
     """A recurring window: ``daily`` at ``at``; ``weekly`` on ``day``; ``monthly`` on the first ``day``
@@ -37,7 +34,7 @@ class StandingWindow(PackModel):
     title: str
     every: Literal["daily", "weekly", "monthly"]
     day: Weekday | None = None
-    at: str
+    at: TimeOfDay
     duration: Duration
     activities: tuple[str, ...] = ()
     expected_impact: str = ""
@@ -45,13 +42,6 @@ class StandingWindow(PackModel):
     """Alerts for these services are held during the window (the alerts' ``service_label``)."""
     notify: bool = True
     """Whether notices and the checklist go out (an automated window with no impact needs none)."""
-
-    @field_validator("at")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        if not _CLOCK.fullmatch(value):
-            raise ValueError(f"{value!r} is not a time of day; write it like 02:00 or 22:00")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> StandingWindow:

@@ -66,13 +66,24 @@ class RoleAssignment(SQLModel, table=True):
 
 
 class TimelineEntry(SQLModel, table=True):
+    """What happened, when and by whom. A message captured from the channel (``kind`` ``message``:
+    a timeline reaction or the "Add to incident timeline" shortcut) keeps where it came from, so an
+    edit or a deletion in Slack reaches its entry; one message is on an incident's timeline once."""
+
     __tablename__ = "timeline_entry"
+    __table_args__ = (UniqueConstraint("incident_id", "message_channel", "message_ts",
+                                       name="uq_timeline_entry_message"),)
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
     at: datetime = _when()
     author: str  # a Slack user ID, or "opsbot"
     kind: str
     text: str = Field(sa_column=Column(Text, nullable=False))
+    message_channel: str | None = None
+    message_ts: str | None = None
+    permalink: str | None = None
+    edited_at: datetime | None = _when(nullable=True)
+    deleted_at: datetime | None = _when(nullable=True)
 
 
 class ChecklistTick(SQLModel, table=True):
@@ -96,14 +107,6 @@ class StatusUpdate(SQLModel, table=True):
     impact: str = ""
     actions: str = ""
     eta: str = ""
-
-
-class Postmortem(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incident.id", unique=True)
-    created_at: datetime = _when()
-    created_by: str
-    text: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class OutboundMessage(SQLModel, table=True):

@@ -16,7 +16,7 @@ from bot.changes import views
 from bot.sandbox.elements import buttons
 from bot.sandbox.models import Message
 from storage.changes import ChangeApproval, ChangeEvent, ChangeRequest
-from storage.models import Postmortem
+from storage.postmortems import Postmortem
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
@@ -321,7 +321,7 @@ def test_a_change_linked_to_an_incident_shows_in_its_brief_and_postmortem(bot: B
     bot.settle()
     with Session(bot.rt.engine) as session:
         postmortem = eventually(lambda: session.exec(select(Postmortem)).first(), what="the post-mortem")
-    assert f"Caused by change *{cr.number}*" in postmortem.text and "Rotate the TLS certificates" in postmortem.text
+    assert f"**Linked change**: {cr.number} (" in postmortem.text and "Rotate the TLS certificates" in postmortem.text
     assert change(bot, cr.number).incident_id == 1
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.incidents import commands as cmd
+from playbooks.loader import load_playbook
 
 pytestmark = pytest.mark.kind("unit")
 
@@ -38,6 +42,21 @@ def test_assign_takes_escaped_mentions_and_multiword_roles() -> None:
 def test_assign_rejects_plain_text_names() -> None:
     result = cmd.parse("assign commander @alice")
     assert isinstance(result, cmd.ParseError) and "mention" in result.message
+
+
+def test_every_role_name_the_readme_and_the_help_show_is_a_role() -> None:
+    """The names people read are the names they type: each must find its role in the bundled pack."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith("| `/incident assign")]
+    shown = re.split(r",\s*|\s*[()]\s*", row.split("roles:")[1].split("|")[0])
+    [help_line] = [line for line in cmd.USAGE.splitlines() if "assign <role>" in line]
+    shown += help_line.split("roles are")[1].split(",")
+    names = {name.strip() for name in shown if name.strip()}
+    assert {"commander", "ic", "tech lead", "comms lead", "cl", "scribe"} <= names
+    playbook = load_playbook()
+    assert [name for name in sorted(names) if playbook.role(name) is None] == []
+    parsed = cmd.parse("assign comms lead <@U0ALICE|alice>")
+    assert isinstance(parsed, cmd.Assign) and playbook.role(parsed.role).key == "communications_lead"
 
 
 def test_update_fields_from_key_value_text() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from storage.models import Incident, Postmortem, RoleAssignment, TimelineEntry
+from storage.models import Incident, RoleAssignment, TimelineEntry
+from storage.postmortems import Postmortem
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
@@ -264,11 +265,12 @@ def test_postmortem_is_drafted_from_the_timeline_and_kept(bot: BotUnderTest) -> 
     with Session(bot.rt.engine) as session:
         [postmortem] = session.exec(select(Postmortem)).all()
     text = postmortem.text
-    for expected in ("INC-0001", "42m", "P1", "Found a bad config push", "<@U0BOB>", "Root Cause Analysis",
+    for expected in ("INC-0001", "42m", "P1", "Found a bad config push", "![](@U0BOB)", "Root Cause Analysis",
                      "Action Items", "Reverted the config push", "Declared"):
         assert expected in text, expected
-    posted = [m for m in bot.workspace.messages(channel_id) if "Post-mortem draft" in m.text]
-    assert posted and "Root Cause Analysis" in str(posted[-1].blocks)
+    eventually(lambda: bot.rt.postmortems.run() or bot.workspace.channel_canvas(channel_id), what="the canvas")
+    assert "Found a bad config push" in bot.workspace.channel_canvas(channel_id).markdown
+    assert "The post-mortem is up to date" in bot.slack.command("U0BOB", channel_id, "/incident", "postmortem").body
 
 
 def test_checklist_tick_is_idempotent_and_on_the_timeline(bot: BotUnderTest) -> None:

@@ -37,8 +37,23 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "conversations.list": frozenset({"channels:read", "groups:read"}),  # types=public_channel,private_channel
     "pins.add": frozenset({"pins:write"}),
     "usergroups.list": frozenset({"usergroups:read"}),
+    "chat.getPermalink": frozenset(),
+    # history of the public incident channels, and of private channels the bot was added to
+    "conversations.replies": frozenset({"channels:history", "groups:history"}),
+    "conversations.canvases.create": frozenset({"canvases:write"}),
+    "canvases.edit": frozenset({"canvases:write"}),
+    "canvases.sections.lookup": frozenset({"canvases:read"}),
+    "files.getUploadURLExternal": frozenset({"files:write"}),
+    "files.completeUploadExternal": frozenset({"files:write"}),
 }
-EVENT_SCOPES: dict[str, frozenset[str]] = {"message.channels": frozenset({"channels:history"})}
+SDK_HELPERS: dict[str, tuple[str, ...]] = {
+    "files.upload.v2": ("files.getUploadURLExternal", "files.completeUploadExternal"),  # client.files_upload_v2
+}
+"""slack_sdk methods that are not one Web API method but make several."""
+EVENT_SCOPES: dict[str, frozenset[str]] = {
+    "message.channels": frozenset({"channels:history"}), "message.groups": frozenset({"groups:history"}),
+    "reaction_added": frozenset({"reactions:read"}), "reaction_removed": frozenset({"reactions:read"}),
+}
 _FAMILIES = ("admin", "apps", "auth", "bookmarks", "bots", "canvases", "chat", "conversations", "dnd", "emoji", "files",
              "pins", "reactions", "reminders", "search", "stars", "team", "usergroups", "users", "views")
 _METHOD = re.compile(rf"^(?:{'|'.join(_FAMILIES)})\.[a-zA-Z]+(?:\.[a-zA-Z]+)*$")
@@ -64,8 +79,8 @@ def methods_called() -> dict[str, list[str]]:
                 elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name | ast.Attribute) \
                         and _receiver(node.value).endswith("client") and node.attr.split("_")[0] in _FAMILIES:
                     method = node.attr.replace("_", ".")
-                if method:
-                    found.setdefault(method, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                for each in SDK_HELPERS.get(method or "", (method,) if method else ()):
+                    found.setdefault(each, []).append(f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
 
 
@@ -79,6 +94,7 @@ def test_the_scan_finds_calls_of_each_kind() -> None:
     assert "conversations.invite" in called  # outbox.enqueue by name
     assert "usergroups.list" in called       # the gateway
     assert any("handlers/" in where for where in called["views.open"])  # Bolt's client.views_open(…)
+    assert "files.completeUploadExternal" in called and "files.upload.v2" not in called  # files_upload_v2
 
 
 def test_scopes_requested_are_exactly_those_used(manifest: dict) -> None:
@@ -101,6 +117,14 @@ def test_every_slash_command_escapes_and_reaches_the_bot(manifest: dict) -> None
         assert command["url"].endswith("/slack/events") and command["description"] and command["usage_hint"]
 
 
+def test_every_shortcut_has_a_listener(manifest: dict) -> None:
+    from bot.timeline import views
+
+    shortcuts = manifest["features"]["shortcuts"]
+    assert [(s["type"], s["callback_id"]) for s in shortcuts] == [("message", views.SHORTCUT)]
+    assert all(len(s["name"]) <= 24 and s["description"] for s in shortcuts)
+
+
 def test_no_home_tab_until_the_bot_has_one(manifest: dict) -> None:
     home = manifest["features"]["app_home"]
     assert home["home_tab_enabled"] is False
@@ -119,6 +143,12 @@ def bot(tmp_path: Path) -> Iterator[BotUnderTest]:
 EXAMPLES = {  # one delivery of each event type, as the Events API sends it
     "message.channels": {"type": "message", "channel": "C0ALERTS", "channel_type": "channel", "user": "U0ALICE",
                          "text": "disk full on db-1", "ts": "1732800000.000100"},
+    "message.groups": {"type": "message", "channel": "G0PRIVATE", "channel_type": "group", "user": "U0ALICE",
+                       "text": "in a private channel", "ts": "1732800000.000200"},
+    "reaction_added": {"type": "reaction_added", "user": "U0ALICE", "reaction": "pushpin", "item_user": "U0BOB",
+                       "item": {"type": "message", "channel": "C0GENERAL", "ts": "1732800000.000100"}},
+    "reaction_removed": {"type": "reaction_removed", "user": "U0ALICE", "reaction": "pushpin", "item_user": "U0BOB",
+                         "item": {"type": "message", "channel": "C0GENERAL", "ts": "1732800000.000100"}},
     "app_home_opened": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
 }
 

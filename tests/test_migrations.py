@@ -21,10 +21,13 @@ from sqlmodel import SQLModel
 
 import storage.alerts  # noqa: F401  (every table module, as the migrations' env imports them)
 import storage.changes  # noqa: F401
+import storage.followups  # noqa: F401
 import storage.models  # noqa: F401
+import storage.postmortems  # noqa: F401
 import storage.public  # noqa: F401
 import storage.run_questions  # noqa: F401
 import storage.runs  # noqa: F401
+import storage.timeline  # noqa: F401
 import storage.windows  # noqa: F401
 from storage.db import make_engine
 from storage.migrate import alembic_config, upgrade
@@ -79,3 +82,19 @@ def test_a_database_at_the_old_heads_moves_onto_the_line_with_its_rows(engine: E
     with pytest.raises(IntegrityError), engine.begin() as connection:  # the run it belongs to must exist
         connection.execute(text("INSERT INTO run_question (run_id, asked_at, text, choices) "
                                 "VALUES (8, :now, 'Orphan?', '[]')"), {"now": now})
+
+
+def test_a_post_mortem_drafted_before_the_incident_record_upgrades_with_an_empty_stored_draft(engine: Engine) -> None:
+    command.upgrade(alembic_config(engine), "0005_run_question_fk")
+    now = datetime(2026, 11, 30, tzinfo=UTC).isoformat(" ")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO incident (id, title, description, severity, status, phase, declared_by, declared_at, "
+            "provision_attempts, missed_updates, escalation_level) VALUES (1, 'Old', '', 'P2', 'resolved', 'document', "
+            "'U0ALICE', :now, 0, 0, 0)"), {"now": now})
+        connection.execute(text("INSERT INTO postmortem (incident_id, created_at, created_by, text) "
+                                "VALUES (1, :now, 'U0ALICE', '# Incident Post-Mortem: INC-0001')"), {"now": now})
+    upgrade(engine)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT text, sections, timeline_ids, format FROM postmortem")).one()
+    assert tuple(row) == ("# Incident Post-Mortem: INC-0001", "[]", "[]", None)

@@ -135,6 +135,8 @@ def test_draft_approve_publish_and_nothing_internal_reaches_the_status_page(bot:
 
     assert "Only the Incident Commander approves" in approve(bot, channel, notice, OTHER)
     assert "Only the Incident Commander approves" in approve(bot, channel, notice, COMMS)
+    declared_at = bot.clock()
+    bot.clock.advance(timedelta(minutes=40))  # the notice is approved well after the incident started
     recorder = Recorder(bot)
     assert "Published on the status page" in approve(bot, channel, notice, COMMANDER)
     replayed = ephemeral(bot, COMMANDER, lambda: recorder.resend(recorder.forms[-1]) or _Ok())  # a double click
@@ -145,6 +147,7 @@ def test_draft_approve_publish_and_nothing_internal_reaches_the_status_page(bot:
     page, data = status(bot)
     [shown] = data["incidents"]
     assert shown["title"] == "YTEmpire - Experiencing Issues" and shown["resolved_at"] is None
+    assert shown["started_at"] == declared_at.isoformat() and "since 2026-11-28 09:30 UTC" in page
     assert shown["impact"] == "Some customers cannot check out <!channel>"
     assert "We are currently experiencing issues with YTEmpire." in shown["latest_update"]
     assert "Some customers cannot check out &lt;!channel&gt;" in page  # escaped in HTML
@@ -154,11 +157,16 @@ def test_draft_approve_publish_and_nothing_internal_reaches_the_status_page(bot:
 
     bot.slack.command("U0ALICE", channel, "/incident", "resolve Replica promoted INTERNAL-RESOLVE-22")
     bot.settle()
+    resolved_at = bot.clock()
+    bot.clock.advance(timedelta(minutes=25))
     resolution = draft(bot, channel, "resolution",
                        body="The issue affecting YTEmpire has been resolved.\nWe apologize for any inconvenience.")
     assert "Published" in approve(bot, channel, resolution, COMMANDER)
     page, data = status(bot)
-    assert data["incidents"] == [] and len(data["history"]) == 1 and data["history"][0]["resolved_at"]
+    assert data["incidents"] == [] and len(data["history"]) == 1
+    assert data["history"][0]["resolved_at"] == resolved_at.isoformat()
+    assert data["history"][0]["started_at"] == declared_at.isoformat()
+    assert "Resolved 2026-11-28 10:10 UTC · since 2026-11-28 09:30 UTC" in page
     assert data["history"][0]["title"] == "YTEmpire - Issue Resolved"
     assert "INTERNAL-RESOLVE-22" not in page + json.dumps(data)
 

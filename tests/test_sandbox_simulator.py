@@ -475,3 +475,21 @@ def test_console_shows_prefilled_values_and_keeps_them(
     assert state["title"]["value"]["value"] == "Checkout is failing"
     assert state["severity"]["value"]["selected_option"]["value"] == "P1"
     assert state["commander"]["value"]["selected_user"] is None
+
+
+def test_console_says_reacts_and_runs_the_message_shortcut_as_slack_delivers_them(
+    bot: FakeBot, server: SandboxServer
+) -> None:
+    slack = SlackSimulator(bot.url, SECRET, server)  # people's own actions: an in-process sandbox
+    output = run(server, slack, "#general\n:say found it, @bob\n:react pushpin\n:react pushpin\n:shortcut\n:quit\n")
+    said, reacted, shortcut = bot.received
+    assert all(verifies(r) for r in bot.received)
+    message = json.loads(said.body)["event"]
+    assert (message["type"], message["channel"], message["user"]) == ("message", "C0GENERAL", "U0ALICE")
+    assert message["text"] == "found it, <@U0BOB|bob>" and message["channel_type"] == "channel"
+    reaction = json.loads(reacted.body)["event"]
+    assert reaction["type"] == "reaction_added" and reaction["item"] == {"type": "message", "channel": "C0GENERAL",
+                                                                         "ts": message["ts"]}
+    assert "already_reacted" in output  # Slack's client does not react twice
+    assert shortcut.payload["type"] == "message_action" and shortcut.payload["message"]["ts"] == message["ts"]
+    assert shortcut.payload["callback_id"] == "incident_timeline_add"

@@ -30,8 +30,13 @@ def report(engine: Engine, *, run_id: int | None = None, limit: int = 30) -> str
         return "\n".join(_line(run, by_run.get(run.id or 0, [])) for run in runs)
 
 
+DECIDED = {"approve": "approved", "deny": "denied"}
+"""How each ``Approval.decision`` reads in the listing."""
+
+
 def _line(run: Run, approvals: list[Approval]) -> str:
-    decided = ", ".join(f"{a.decision}d by {a.user_id} at {a.at:%H:%M:%S}" for a in approvals) or "no approvals"
+    decided = ", ".join(f"{DECIDED.get(a.decision, a.decision)} by {a.user_id} at {a.at:%H:%M:%S}"
+                        for a in approvals) or "no approvals"
     params = " ".join(f"{k}={v}" for k, v in json.loads(run.params).items())
     return (f"#{run.id} {run.requested_at:%Y-%m-%d %H:%M:%S}Z {run.action} {params} [{run.status}] "
             f"asked by {run.requested_by} ({run.source}); {decided}"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from bot.commands import Help, ParseError, verb_and_rest
+from bot.followups.commands import DUE_HINT, Due, parse_due
 from playbooks.models import SEVERITY_KEYS
 
 MAX_TITLE = 150
@@ -22,15 +24,19 @@ In an incident channel:
 • `/incident update <text>`: post a status update (`/incident update` alone opens the form; \
 `status: Mitigating; impact: ...; actions: ...; eta: ...` fills the template)
 • `/incident severity P0-P3`: change the severity
-• `/incident note <text>`: add a note to the timeline
+• `/incident note <text>`: add a note to the timeline (`/incident note at 14:05 <text>` backdates it; \
+`note at 2026-11-28 23:50 <text>` for another day)
+• `/incident timeline`: the timeline so far (a :pushpin: on a message in this channel adds it)
 • `/incident phase <name>`: move to a phase (detect, classify, contain, investigate, remediate, verify, \
 document, postmortem)
 • `/incident status`: where the incident stands
 • `/incident resolve <summary>`: resolve it
-• `/incident postmortem`: draft the post-mortem from the timeline
+• `/incident postmortem`: draft the post-mortem (the channel's canvas); again later to bring in what is new
+• `/incident followup @owner <due> <text>`: an action item (due: 2026-12-05, tomorrow, friday, 3d); \
+alone it opens a form
 • `/incident notify [initial|resolution]`: draft a customer notice (Communications Lead; \
 the Incident Commander approves it for the status page)
-Anywhere: `/incident list`, `/incident help`"""
+Anywhere: `/incident list`, `/incident help`, and `/followups` for action items"""
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,34 @@ class Note:
 
 
 @dataclass(frozen=True)
+class NoteAt:
+    """A note backdated to ``hour:minute`` (pack time zone) of ``day``, or of the latest such time
+    that is not in the future."""
+
+    hour: int
+    minute: int
+    text: str
+    day: date | None = None
+
+
+@dataclass(frozen=True)
+class ShowTimeline:
+    pass
+
+
+@dataclass(frozen=True)
+class AddFollowUp:
+    owner: str
+    due: Due
+    text: str
+
+
+@dataclass(frozen=True)
+class OpenFollowUpForm:
+    pass
+
+
+@dataclass(frozen=True)
 class SetPhase:
     phase: str
 
@@ -113,10 +147,11 @@ class ListIncidents:
     pass
 
 
-ChannelCommand = Assign | Acknowledge | PostUpdate | ChangeSeverity | SetPhase | Status | Resolve | DraftPostmortem
+ChannelCommand = (Assign | Acknowledge | PostUpdate | ChangeSeverity | SetPhase | Status | Resolve | DraftPostmortem
+                  | NoteAt | ShowTimeline | AddFollowUp)
 """What is typed in an incident's channel and changes (or reads) that incident (``service.carry_out``)."""
-Command = (OpenDeclareModal | Declare | OpenUpdateModal | OpenNoticeModal | ListIncidents | Help | Note
-           | ChannelCommand)
+Command = (OpenDeclareModal | Declare | OpenUpdateModal | OpenNoticeModal | OpenFollowUpForm | ListIncidents
+           | Help | Note | ChannelCommand)
 
 def parse(text: str) -> Command | ParseError:
     verb, rest = verb_and_rest(text)
@@ -207,6 +242,52 @@ def _text_command(kind: type, usage: str) -> object:
     return parser
 
 
+_NOTE_AT = re.compile(r"at\s+(?:([0-9]{4})-([0-9]{2})-([0-9]{2})\s+)?([0-9]{1,2}):([0-9]{2})(?:\s+(.*))?$",
+                      re.IGNORECASE | re.DOTALL)
+NOTE_USAGE = "What should the note say? `/incident note Restarted the API pods` (or `note at 14:05 …`)"
+
+
+def _note(rest: str) -> Command | ParseError:
+    if not rest:
+        return ParseError(NOTE_USAGE)
+    if len(rest) > MAX_TEXT:
+        return ParseError(f"That is {len(rest)} characters; keep it under {MAX_TEXT}.")
+    found = _NOTE_AT.match(rest)
+    if not found:
+        return Note(rest)
+    year, month, day, hour, minute, text = found.groups()
+    if not (text or "").strip():
+        return ParseError("What happened at that time? `/incident note at 14:05 First alert fired`")
+    if int(hour) > 23 or int(minute) > 59:
+        return ParseError(f"`{hour}:{minute}` is not a time of day; write it like 14:05.")
+    try:
+        on = date(int(year), int(month), int(day)) if year else None
+    except ValueError:
+        return ParseError(f"`{year}-{month}-{day}` is not a date; write it like 2026-11-28.")
+    return NoteAt(int(hour), int(minute), text.strip(), on)
+
+
+def _followup(rest: str) -> Command | ParseError:
+    usage = ("Write it as `/incident followup @owner <due> <text>`, "
+             "e.g. `/incident followup @alice friday Add an alert`.")
+    if not rest:
+        return OpenFollowUpForm()
+    found = _MENTION.match(rest)
+    if not found:
+        return ParseError(("That is not a user mention: pick the person from Slack's @ menu. " if "@" in rest
+                           else "Start with the owner's @mention. ") + usage)
+    due_word, _, text = rest[found.end():].strip().partition(" ")
+    due = parse_due(due_word)
+    if due is None:
+        return ParseError(f"`{due_word[:30]}` is not a due date. {DUE_HINT}")
+    text = " ".join(text.split())
+    if not text:
+        return ParseError("What is to be done? " + usage)
+    if len(text) > MAX_TITLE * 2:
+        return ParseError(f"The action is {len(text)} characters; keep it under {MAX_TITLE * 2}.")
+    return AddFollowUp(found.group(1), due, text)
+
+
 def _no_args(kind: type) -> object:
     return lambda rest: kind()
 
@@ -232,7 +313,10 @@ _VERBS = {
     "update": _update,
     "severity": _severity,
     "sev": _severity,
-    "note": _text_command(Note, "What should the note say? `/incident note Restarted the API pods`"),
+    "note": _note,
+    "timeline": _no_args(ShowTimeline),
+    "followup": _followup,
+    "follow-up": _followup,
     "phase": _phase,
     "status": _no_args(Status),
     "resolve": _text_command(Resolve, "Say how it was resolved: `/incident resolve Rolled back release 42`"),

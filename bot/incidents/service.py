@@ -8,22 +8,26 @@ then tell Slack"). Nothing here calls Slack.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import insert, literal
 from sqlmodel import Session, col, select
 
+from bot.followups import service as followups
 from bot.incidents import commands as cmd
 from bot.incidents import escalation, queries, views
 from bot.incidents.commands import UpdateFields
+from bot.postmortems import service as postmortems
 from bot.refusal import Refusal
 from bot.slack import outbox
+from bot.timeline import views as timeline_views
 from bot.work import BOT, Ctx
 from playbooks.models import AutoTick
-from storage.models import ChecklistTick, Incident, Postmortem, RoleAssignment, StatusUpdate, TimelineEntry
+from storage.models import ChecklistTick, Incident, RoleAssignment, StatusUpdate, TimelineEntry
 
 # The declaring request provisions the channel itself; the scheduler steps in only after this.
 PROVISION_GRACE = timedelta(minutes=2)
+BACKDATE_LIMIT = timedelta(days=1)  # a note may say what led up to the declaration, not last week
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,8 @@ class DeclareRequest:
     request_key: str | None = None
 
 
-def record(ctx: Ctx, incident: Incident, author: str, kind: str, text: str) -> None:
-    ctx.session.add(TimelineEntry(incident_id=incident.id, at=ctx.now, author=author, kind=kind, text=text))
+def record(ctx: Ctx, incident: Incident, author: str, kind: str, text: str, *, at: datetime | None = None) -> None:
+    ctx.session.add(TimelineEntry(incident_id=incident.id, at=at or ctx.now, author=author, kind=kind, text=text))
 
 
 def happened(ctx: Ctx, incident: Incident, event: AutoTick) -> None:
@@ -238,34 +242,16 @@ def reopen(ctx: Ctx, incident: Incident, reason: str, by: str) -> str:
     return f"{incident.ref} reopened."
 
 
-def draft_postmortem(ctx: Ctx, incident: Incident, by: str) -> Postmortem:
-    text = views.postmortem_text(ctx.playbook, incident, ctx.now, queries.timeline(ctx.session, incident.id),
-                                 queries.roles(ctx.session, incident.id),
-                                 queries.ticks(ctx.session, incident.id),
-                                 queries.linked_changes(ctx.session, incident.id))
-    existing = ctx.session.exec(select(Postmortem).where(Postmortem.incident_id == incident.id)).first()
-    if existing:
-        existing.text, existing.created_at, existing.created_by = text, ctx.now, by
-        postmortem = existing
-    else:
-        postmortem = Postmortem(incident_id=incident.id, created_at=ctx.now, created_by=by, text=text)
-        ctx.session.add(postmortem)
-    record(ctx, incident, by, "postmortem", "Post-mortem drafted")
-    happened(ctx, incident, "postmortem_drafted")
-    if incident.channel_id:
-        outbox.post(ctx.session, ctx.now, incident.channel_id, f"Post-mortem draft for {incident.ref}",
-                    views.long_text_blocks(text), incident_id=incident.id, purpose="postmortem")
-    return postmortem
-
-
-# Commands typed in the channel of a resolved incident that still apply to it (a note too: add_note).
-AFTER_RESOLUTION = (cmd.Status, cmd.DraftPostmortem)
+# Commands typed in the channel of a resolved incident that still apply to it (a note too: add_note):
+# the record of what happened is written after the fact as well.
+AFTER_RESOLUTION = (cmd.Status, cmd.DraftPostmortem, cmd.NoteAt, cmd.ShowTimeline, cmd.AddFollowUp)
 
 
 def carry_out(ctx: Ctx, incident: Incident, command: cmd.ChannelCommand, by: str) -> str:
     """A command typed in the incident's channel; the answer for the person who typed it."""
     if incident.status != "open" and not isinstance(command, AFTER_RESOLUTION):
-        raise Refusal(f"{incident.ref} is resolved; only `status`, `note` and `postmortem` still apply.")
+        raise Refusal(f"{incident.ref} is resolved; only `status`, `note`, `timeline`, `followup` and `postmortem` "
+                      "still apply.")
     match command:
         case cmd.Assign(role, user_id):
             return assign_role(ctx, incident, role, user_id, by)
@@ -282,9 +268,37 @@ def carry_out(ctx: Ctx, incident: Incident, command: cmd.ChannelCommand, by: str
         case cmd.Resolve(summary):
             return resolve(ctx, incident, summary, by)
         case cmd.DraftPostmortem():
-            draft_postmortem(ctx, incident, by)
-            return "Post-mortem drafted and posted in this channel."
+            return postmortems.draft(ctx, incident, by)
+        case cmd.NoteAt():
+            return note_at(ctx, incident, command, by)
+        case cmd.ShowTimeline():
+            return timeline_views.timeline_text(ctx.playbook, incident, queries.timeline(ctx.session, incident.id))
+        case cmd.AddFollowUp(owner, due, text):
+            followup = followups.add(ctx, incident, owner, due.resolve(followups.today(ctx)), text, by)
+            return f"Follow-up {followup.ref} added for <@{owner}>, due {followup.due_on:%a %d %b}."
     raise Refusal("That command does not apply here. Try `/incident help`.")
+
+
+def note_at(ctx: Ctx, incident: Incident, note: cmd.NoteAt, by: str) -> str:
+    """A note at the time it says (pack time zone): on its date, or the latest such time not ahead."""
+    zone = ctx.playbook.settings.zone
+    local_now = ctx.now.astimezone(zone)
+    try:
+        when = datetime.combine(note.day or local_now.date(), time(note.hour, note.minute), tzinfo=zone)
+    except (OverflowError, ValueError):
+        raise Refusal("That time does not exist; write it like 14:05 or 2026-11-28 14:05.") from None
+    if note.day is None and when > local_now:
+        when -= timedelta(days=1)
+    at = when.astimezone(UTC)
+    if at > ctx.now:
+        raise Refusal(f"{when:%Y-%m-%d %H:%M} is still ahead; a note says what already happened.")
+    if at < incident.declared_at - BACKDATE_LIMIT:
+        raise Refusal(f"{when:%Y-%m-%d %H:%M} is more than a day before {incident.ref} was declared "
+                      f"({incident.declared_at.astimezone(zone):%Y-%m-%d %H:%M}); "
+                      "give the date if you meant another day.")
+    record(ctx, incident, by, "note", note.text, at=at)
+    day = "" if when.date() == local_now.date() else f" on {when:%a %d %b}"
+    return f"Noted on the timeline at {when:%H:%M}{day}."
 
 
 def status_text(ctx: Ctx, incident: Incident) -> str:

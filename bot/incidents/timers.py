@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from bot.incidents import escalation, queries, views
 from bot.incidents.service import record
 from bot.slack import outbox
+from bot.timers import claim
 from bot.work import BOT, Ctx, UnitOfWork
 from playbooks.durations import format_duration
 from playbooks.models import EscalationLevel
@@ -45,21 +46,10 @@ class IncidentTimers:
 
 
 def _claimed(ctx: Ctx, incident_id: int, column: str, step: Callable[[Ctx, Incident], None]) -> int:
-    incident = ctx.session.get(Incident, incident_id)
-    due = getattr(incident, column) if incident else None
-    if incident is None or incident.status != "open" or due is None or due > ctx.now:
+    """The step runs once its due time is claimed; it plans the next one in the same transaction."""
+    incident = claim(ctx, Incident, incident_id, column, wanted=lambda i: i.status == "open")
+    if incident is None:
         return 0
-    # Claim: only the process that moves the due time away from what it read does the work;
-    # the step then plans the next due time in the same transaction.
-    result = ctx.session.exec(  # type: ignore[call-overload]
-        update(Incident).where(col(Incident.id) == incident_id)
-        .where(getattr(Incident, column) == due)
-        .values({column: None})
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return 0
-    setattr(incident, column, None)
     step(ctx, incident)
     return 1
 

@@ -29,7 +29,7 @@ from playbooks.durations import format_duration
 from playbooks.models import Playbook
 from playbooks.templates import render
 from storage.changes import ChangeRequest
-from storage.models import ChecklistTick, Incident, StatusUpdate, TimelineEntry
+from storage.models import ChecklistTick, Incident, StatusUpdate
 
 CLAIM_ROLE = "incident_claim_role"
 TICK = "incident_tick"
@@ -188,35 +188,6 @@ def resolved_text(playbook: Playbook, incident: Incident, now: datetime) -> str:
     return (f":white_check_mark: {incident.ref} ({incident.severity}) *{incident.title}* resolved by "
             f"<@{incident.resolved_by}> after {format_duration(now - incident.declared_at)}: "
             f"{incident.resolution_summary}")
-
-
-def postmortem_text(playbook: Playbook, incident: Incident, now: datetime, timeline: list[TimelineEntry],
-                    roles: dict[str, str], ticks: dict[str, ChecklistTick],
-                    changes: list[ChangeRequest] | None = None) -> str:
-    end = incident.resolved_at or now
-    role_lines = [f"- **{r.name}**: " + (f"<@{roles[r.key]}>" if r.key in roles else "unassigned")
-                  for r in playbook.roles]
-    timeline_lines = [f"- **{local(playbook, e.at, '%H:%M')}** - {e.text}"
-                      + ("" if e.author == BOT else f" ({who(e.author)})") for e in timeline]
-    checklist_lines = [f"- [{'x' if item.key in ticks else ' '}] {phase.name}: {item.text}"
-                       for phase in playbook.phases for item in phase.items]
-    impacts = [e.text for e in timeline if e.kind == "update"]
-    values = {
-        "incident_id": incident.ref, "title": incident.title,
-        "date": local(playbook, incident.declared_at, "%Y-%m-%d"),
-        "duration": format_duration(end - incident.declared_at),
-        "severity": playbook.severity(incident.severity).label,
-        "impact": impacts[-1] if impacts else "[Users/revenue affected]",
-        "declared_at": local(playbook, incident.declared_at, "%Y-%m-%d %H:%M %Z"),
-        "resolved_at": local(playbook, incident.resolved_at, "%Y-%m-%d %H:%M %Z") if incident.resolved_at
-        else "not resolved yet",
-        "roles": "\n".join(role_lines), "timeline": "\n".join(timeline_lines),
-        "checklist": "\n".join(checklist_lines),
-        "summary": "\n".join([*caused_by(playbook, changes or []),
-                               incident.resolution_summary or incident.description
-                               or "[Detailed description of the incident]"]),
-    }
-    return render(playbook.templates.postmortem, values)
 
 
 def long_text_blocks(text: str) -> list[dict]:

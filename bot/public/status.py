@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from playbooks.models import Playbook
+from storage.models import Incident
 from storage.public import PUBLISHED, RESOLUTION, CustomerNotice
 from storage.windows import SCHEDULED, MaintenanceWindow
 
@@ -49,14 +50,18 @@ class StatusPage:
 
 def snapshot(session: Session, playbook: Playbook, now: datetime) -> StatusPage:
     since = now - timedelta(days=playbook.public.history_days)
-    notices = session.exec(select(CustomerNotice).where(col(CustomerNotice.status) == PUBLISHED)
+    notices = session.exec(select(CustomerNotice, Incident.declared_at, Incident.resolved_at)
+                           .join(Incident, col(Incident.id) == col(CustomerNotice.incident_id))
+                           .where(col(CustomerNotice.status) == PUBLISHED)
                            .order_by(col(CustomerNotice.published_at), col(CustomerNotice.id))).all()
     by_incident: dict[int, list[CustomerNotice]] = {}
-    for notice in notices:
+    times: dict[int, tuple[datetime, datetime | None]] = {}
+    for notice, declared_at, resolved_at in notices:
         by_incident.setdefault(notice.incident_id, []).append(notice)
+        times[notice.incident_id] = (declared_at, resolved_at)
     current, history = [], []
-    for published in by_incident.values():
-        shown = _incident(published)
+    for incident_id, published in by_incident.items():
+        shown = _incident(published, *times[incident_id])
         if shown.resolved_at is None:
             current.append(shown)
         elif shown.resolved_at >= since:
@@ -69,12 +74,14 @@ def snapshot(session: Session, playbook: Playbook, now: datetime) -> StatusPage:
     )
 
 
-def _incident(published: list[CustomerNotice]) -> PublicIncident:
-    first, latest = published[0], published[-1]
-    assert first.published_at is not None and latest.published_at is not None
-    resolved = latest.published_at if latest.kind == RESOLUTION else None
+def _incident(published: list[CustomerNotice], declared_at: datetime, resolved_at: datetime | None) -> PublicIncident:
+    """Started and resolved are the incident's own times (those its notices state), not when the
+    notices went out: a notice approved an hour into an outage does not move its start."""
+    latest = published[-1]
+    assert latest.published_at is not None
+    resolved = (resolved_at or latest.published_at) if latest.kind == RESOLUTION else None
     return PublicIncident(title=latest.public_title, impact=latest.impact, latest=latest.body,
-                          latest_at=latest.published_at, started_at=first.published_at, resolved_at=resolved)
+                          latest_at=latest.published_at, started_at=declared_at, resolved_at=resolved)
 
 
 def _windows(session: Session, playbook: Playbook, now: datetime) -> tuple[PublicWindow, ...]:

@@ -69,6 +69,9 @@ async def handle_api(request: web.Request) -> web.Response:
     fault = workspace.take_fault(method)
     if fault is not None:
         return _fault_response(fault)
+    wait = workspace.over_rate_limit(method)
+    if wait is not None:
+        return _fault_response(Fault(method, 429, wait, "ratelimited", 0))
     if method == "apps.connections.open":  # the one method that takes the app-level token
         return web.json_response(request.app[SOCKETS].open_connection(_token(request, params)))
     auth_error = _auth_error(workspace, request, params)
@@ -78,6 +81,7 @@ async def handle_api(request: web.Request) -> web.Response:
     if handler is None:
         return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})
     with workspace.lock:
+        workspace.state.base_url = workspace.base_url
         try:
             body = handler(workspace.state, Args(params))
         except SlackError as error:

@@ -30,6 +30,9 @@ HELP = """\
   3               click button [3]
   #name           (alone on the line) switch channel; #dm is your DM with the bot
   @name           (alone on the line) act as that user
+  :say text       post a message here as yourself (the bot hears it, as through Slack's Events API)
+  :react emoji    react to the latest message here (:react pushpin puts it on an incident's timeline)
+  :shortcut       "Add to incident timeline" on the latest message here (a message shortcut)
   :users          people and user groups, with their handles
   :channels       channels              :help   this help     :quit   leave
   In a modal: answer each field. A prefilled value is shown in [brackets]: Enter keeps it, - empties
@@ -39,6 +42,7 @@ _REFERENCE = re.compile(r"(?<![\w<@#!|/.-])([@#])([a-z0-9](?:[a-z0-9._-]*[a-z0-9
 _SPECIAL_MENTIONS = ("here", "channel", "everyone")
 
 POLL_INTERVAL_S = 0.3
+TIMELINE_SHORTCUT = "incident_timeline_add"  # manifest.yaml's message shortcut
 RECENT_ON_SWITCH = 10
 
 
@@ -168,6 +172,8 @@ class Console:
             self._list_channels()
         elif line == ":users":
             self._list_users()
+        elif line.startswith((":say ", ":react ")) or line == ":shortcut":
+            self._as_in_the_client(line)
         elif line.startswith("/"):
             command, _, text = line.partition(" ")
             escaped = self.escape(text.strip())
@@ -182,6 +188,22 @@ class Console:
             self.say("? type :help for what the console understands")
         self.refresh()
         return True
+
+    def _as_in_the_client(self, line: str) -> None:
+        """A message, a reaction or a message shortcut, delivered to the bot as Slack would."""
+        verb, _, rest = line.partition(" ")
+        if verb == ":say":
+            self._act(lambda: self.simulator.say(self.user_id, self.channel_id, self.escape(rest.strip())).response)
+            return
+        latest = next((m for m in reversed(self.workspace.messages(self.channel_id)) if not m.is_reply), None)
+        if latest is None:
+            self.say("  no message here yet")
+        elif verb == ":react":
+            name = rest.strip().strip(":")
+            self._act(lambda: self.simulator.react(self.user_id, self.channel_id, latest.ts, name).response)
+        else:
+            self._act(lambda: self.simulator.message_shortcut(self.user_id, self.channel_id, latest.ts,
+                                                              TIMELINE_SHORTCUT))
 
     def escape(self, text: str) -> str:
         """What the Slack client sends for ``text`` typed into a command declared with

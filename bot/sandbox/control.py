@@ -136,6 +136,19 @@ async def latency(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def upload(request: web.Request) -> web.Response:
+    """An upload URL from files.getUploadURLExternal: the file's bytes, raw or as a multipart form."""
+    if request.content_type == "multipart/form-data":
+        form = await request.post()
+        field = next((v for v in form.values() if hasattr(v, "file")), None)
+        content = field.file.read() if field is not None else b""  # type: ignore[union-attr]
+    else:
+        content = await request.read()
+    if not request.app[WORKSPACE].receive_upload(request.match_info["file_id"], content):
+        return web.Response(status=404, text="Not Found")
+    return web.Response(text=f"OK - {len(content)}")
+
+
 async def reset(request: web.Request) -> web.Response:
     request.app[WORKSPACE].reset()
     return web.json_response({"ok": True})
@@ -152,4 +165,5 @@ ROUTES = [
     web.post("/_sandbox/fail", fail),
     web.post("/_sandbox/latency", latency),
     web.post("/_sandbox/reset", reset),
+    web.post("/_sandbox/upload/{file_id}", upload),
 ]

@@ -117,6 +117,7 @@ class Message:
     edited: bool = False
     bot_id: str | None = None
     reactions: dict[str, list[str]] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_reply(self) -> bool:
@@ -138,6 +139,8 @@ class Message:
             message["thread_ts"] = self.thread_ts
         if self.edited:
             message["edited"] = {"user": self.user, "ts": self.ts}
+        if self.files:
+            message["files"] = list(self.files)
         if self.reactions:
             message["reactions"] = [
                 {"name": name, "users": list(users), "count": len(users)} for name, users in self.reactions.items()
@@ -292,3 +295,51 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float
+
+
+@dataclass
+class CanvasSection:
+    """One block of a canvas as ``canvases.sections.lookup`` finds it: a heading, a paragraph, a list
+    item or a table, with the Markdown it was written in."""
+
+    id: str
+    kind: str  # h1 | h2 | h3 | paragraph | list_item | checklist_item | table | quote | code
+    markdown: str
+
+    @property
+    def text(self) -> str:
+        return self.markdown.lstrip("#>-*[]xX0123456789. ").strip()
+
+
+@dataclass
+class Canvas:
+    id: str
+    title: str
+    channel_id: str | None
+    sections: list[CanvasSection]
+    created_by: str
+    edits: int = 0
+
+    @property
+    def markdown(self) -> str:
+        return "\n".join(s.markdown for s in self.sections)
+
+
+@dataclass
+class File:
+    """An external upload: announced by ``files.getUploadURLExternal``, its bytes POSTed to the
+    upload URL, then shared by ``files.completeUploadExternal``."""
+
+    id: str
+    filename: str
+    length: int
+    title: str = ""
+    content: bytes | None = None
+    completed: bool = False
+    channels: list[str] = field(default_factory=list)
+
+    def to_slack(self, user: str) -> dict[str, Any]:
+        return {"id": self.id, "name": self.filename, "title": self.title or self.filename,
+                "mimetype": "text/markdown" if self.filename.endswith(".md") else "text/plain",
+                "filetype": "markdown" if self.filename.endswith(".md") else "text", "size": self.length,
+                "user": user, "channels": list(self.channels)}

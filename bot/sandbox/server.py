@@ -22,7 +22,7 @@ LOOPBACK = "127.0.0.1"
 
 
 def build_app(workspace: Workspace, sockets: SocketHub) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=16 * 1024 * 1024)  # a canvas alone may be 1 MiB of Markdown
     app[WORKSPACE] = workspace
     app[SOCKETS] = sockets
     app.add_routes([web.post("/api/{method}", handle_api), web.get("/api/{method}", handle_api),

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.sandbox import elements
@@ -22,6 +24,19 @@ from bot.sandbox.models import Channel, Ephemeral, Message, User, View
 from bot.sandbox.remote import RemoteSandbox
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.transport import BotResponse, HttpTransport, SocketTransport, Transport
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event as the app got it: the envelope (send it again to retry), the answer, and the message."""
+
+    envelope: dict[str, Any]
+    response: BotResponse
+    message: Message
+
+    @property
+    def event_id(self) -> str:
+        return str(self.envelope["event_id"])
 
 
 class SlackSimulator:
@@ -181,16 +196,19 @@ class SlackSimulator:
     ) -> BotResponse:
         """An Events API `event_callback` envelope; `retry_num` marks a redelivery as Slack does
         (`X-Slack-Retry-*` headers over HTTP, `retry_attempt` / `retry_reason` in a Socket Mode envelope)."""
+        return self.transport.post_event(self.envelope(event), retry_num, retry_reason, timestamp, signature)
+
+    def envelope(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The `event_callback` Slack wraps an event in, with a fresh `event_id`."""
         identity = self.workspace.identity
-        now = int(time.time())
-        envelope = {
+        return {
             "token": identity.verification_token,
             "team_id": identity.team_id,
             "api_app_id": identity.app_id,
             "event": {"event_ts": f"{time.time():.6f}", **event},
             "type": "event_callback",
             "event_id": f"Ev{secrets.token_hex(5).upper()}",
-            "event_time": now,
+            "event_time": int(time.time()),
             "authorizations": [
                 {
                     "enterprise_id": None,
@@ -202,7 +220,95 @@ class SlackSimulator:
             ],
             "is_ext_shared_channel": False,
         }
-        return self.transport.post_event(envelope, retry_num, retry_reason, timestamp, signature)
+
+    def deliver(self, envelope: dict[str, Any], *, retry_num: int | None = None,
+                retry_reason: str = "http_timeout") -> BotResponse:
+        """Send an envelope again, as Slack retries one it did not see acknowledged: the same
+        `event_id`, with `X-Slack-Retry-Num` / `X-Slack-Retry-Reason`."""
+        return self.transport.post_event(envelope, retry_num, retry_reason, None, None)
+
+    # What people do in the client, and the events Slack sends the app about it (in-process sandbox)
+
+    def say(self, user_id: str, channel_id: str, text: str, *, thread_ts: str | None = None) -> Delivery:
+        """Post a message as a person; the app gets its `message` event."""
+        channel = self._channel(channel_id)
+        message = self.workspace.post_as(user_id, channel_id, text, thread_ts)
+        event = {"type": "message", "channel": channel_id, "user": user_id, "text": text, "ts": message.ts,
+                 "team": self.workspace.identity.team_id, "client_msg_id": str(uuid.uuid4()),
+                 "channel_type": _channel_type(channel), "event_ts": message.ts}
+        if message.thread_ts and message.thread_ts != message.ts:
+            parent = next((m for m in self.workspace.messages(channel_id) if m.ts == message.thread_ts), None)
+            event |= {"thread_ts": message.thread_ts, "parent_user_id": parent.user if parent else ""}
+        return self._send(event, message)
+
+    def edit(self, user_id: str, channel_id: str, ts: str, text: str) -> Delivery:
+        """Edit one's message; the app gets `message` with subtype `message_changed`."""
+        channel = self._channel(channel_id)
+        before, after = self.workspace.edit_as(channel_id, ts, text)
+        if before.user != user_id:
+            raise AssertionError(f"{user_id} cannot edit a message of {before.user}")
+        identity = self.workspace.identity
+        changed = after.to_slack(identity.team_id, identity.app_id) | {"edited": {"user": user_id,
+                                                                                "ts": self.workspace.next_ts()}}
+        stamp = self.workspace.next_ts()
+        event = {"type": "message", "subtype": "message_changed", "hidden": True, "channel": channel_id,
+                 "message": changed, "previous_message": before.to_slack(identity.team_id, identity.app_id),
+                 "channel_type": _channel_type(channel), "ts": stamp, "event_ts": stamp}
+        return self._send(event, after)
+
+    def delete(self, user_id: str, channel_id: str, ts: str) -> Delivery:
+        """Delete one's message; the app gets `message` with subtype `message_deleted`."""
+        channel = self._channel(channel_id)
+        gone = self.workspace.delete_as(channel_id, ts)
+        if gone.user != user_id:
+            raise AssertionError(f"{user_id} cannot delete a message of {gone.user}")
+        identity = self.workspace.identity
+        stamp = self.workspace.next_ts()
+        event = {"type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel_id,
+                 "deleted_ts": ts, "previous_message": gone.to_slack(identity.team_id, identity.app_id),
+                 "channel_type": _channel_type(channel), "ts": stamp, "event_ts": stamp}
+        return self._send(event, gone)
+
+    def react(self, user_id: str, channel_id: str, ts: str, name: str, *, add: bool = True) -> Delivery:
+        """Add (or with ``add=False`` remove) a reaction; the app gets `reaction_added` / `reaction_removed`."""
+        try:
+            message = self.workspace.react_as(user_id, channel_id, ts, name, add=add)
+        except SlackError as error:
+            raise AssertionError(f"Slack's client would not: {error.code}") from None
+        event = {"type": "reaction_added" if add else "reaction_removed", "user": user_id, "reaction": name,
+                 "item_user": message.user, "item": {"type": "message", "channel": channel_id, "ts": ts},
+                 "event_ts": self.workspace.next_ts()}
+        return self._send(event, message)
+
+    def message_shortcut(self, user_id: str, channel_id: str, ts: str, callback_id: str, *,
+                         timestamp: str | int | None = None, signature: str | None = None) -> BotResponse:
+        """Run a message shortcut on a message (its "More actions" menu): a `message_action` payload."""
+        channel = self._channel(channel_id)
+        user = self._user(user_id)
+        message = next((m for m in channel.messages if m.ts == ts), None)
+        if message is None:
+            raise AssertionError(f"no message {ts} in {channel_id}")
+        identity = self.workspace.identity
+        payload = {
+            "type": "message_action",
+            "token": identity.verification_token,
+            "action_ts": f"{time.time():.6f}",
+            "team": {"id": identity.team_id, "domain": identity.team_domain},
+            "user": self._user_json(user_id, user.name),
+            "channel": {"id": channel.id, "name": _channel_name(channel)},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self.workspace.mint_trigger_id(user_id),
+            "response_url": self.workspace.mint_response_url(channel.id, user_id),
+            "message_ts": ts,
+            "message": message.to_slack(identity.team_id, identity.app_id),
+        }
+        return self._post_form({"payload": json.dumps(payload)}, timestamp, signature)
+
+    def _send(self, event: dict[str, Any], message: Message) -> Delivery:
+        envelope = self.envelope(event)
+        return Delivery(envelope, self.deliver(envelope), message)
 
     # Plumbing
 
@@ -266,6 +372,12 @@ class SlackSimulator:
             "enterprise": None,
             "is_enterprise_install": False,
         }
+
+
+def _channel_type(channel: Channel) -> str:
+    if channel.is_im:
+        return "im"
+    return "group" if channel.is_private else "channel"
 
 
 def _channel_name(channel: Channel) -> str:

@@ -17,8 +17,10 @@ from typing import Any
 from bot.sandbox.errors import SlackError
 from bot.sandbox.models import (
     Call,
+    Canvas,
     Channel,
     Ephemeral,
+    File,
     Identity,
     Message,
     User,
@@ -64,6 +66,14 @@ class State:
         self.calls: list[Call] = []
         self.triggers: dict[str, Trigger] = {}
         self.response_targets: dict[str, ResponseTarget] = {}
+        self.canvases: dict[str, Canvas] = {}
+        self.files: dict[str, File] = {}
+        self.canvases_enabled = True
+        """False: the workspace's plan has no canvases (``team_tier_cannot_create_channel_canvases``)."""
+        self.rate_limits: dict[str, int] = {}
+        """Calls a minute a method allows this app (e.g. Tier 1's one history read); others unlimited."""
+        self.recent_calls: dict[str, list[float]] = {}
+        self.base_url: str | None = None  # where upload URLs point (the server's address)
         self._ids = itertools.count(1)
         self._last_ts_us = 0
         self.users[identity.bot_user_id] = User(
@@ -151,6 +161,26 @@ class State:
         message = Message(self.next_ts(), channel.id, user, text, blocks, thread_ts, bot_id=bot_id)
         channel.messages.append(message)
         return message
+
+    def edit_message(self, channel: Channel, ts: str, text: str) -> tuple[Message, Message]:
+        """A person edits their message: (the message before, the message now)."""
+        message = self.find_message(channel, ts)
+        if message is None:
+            raise SlackError("message_not_found")
+        before = Message(**{**message.__dict__, "reactions": dict(message.reactions)})
+        message.text, message.edited = text, True
+        return before, message
+
+    def delete_message(self, channel: Channel, ts: str) -> Message:
+        message = self.find_message(channel, ts)
+        if message is None:
+            raise SlackError("message_not_found")
+        channel.messages.remove(message)
+        channel.pins = [p for p in channel.pins if p != ts]
+        return message
+
+    def channel_canvas(self, channel_id: str) -> Canvas | None:
+        return next((c for c in self.canvases.values() if c.channel_id == channel_id), None)
 
     def find_message(self, channel: Channel, ts: str) -> Message | None:
         return next((m for m in channel.messages if m.ts == ts), None)

@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.sandbox.errors import SlackError
 from bot.sandbox.methods.views import apply_submission_response
-from bot.sandbox.models import Call, Channel, Ephemeral, Identity, Message, User, UserGroup, View
+from bot.sandbox.models import Call, Canvas, Channel, Ephemeral, File, Identity, Message, User, UserGroup, View
 from bot.sandbox.respond import deliver
 from bot.sandbox.state import ResponseTarget, State
 
-__all__ = ["Call", "Channel", "Ephemeral", "Fault", "Message", "User", "View", "Workspace"]
+__all__ = ["Call", "Canvas", "Channel", "Ephemeral", "Fault", "File", "Message", "User", "View", "Workspace"]
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Workspace:
         self._seed = seed
         self._clock = clock
         self._faults: list[Fault] = []
+        self._rate_clock: Callable[[], float] = time.monotonic
         self.state = self._fresh_state()
 
     def _fresh_state(self) -> State:
@@ -84,6 +86,45 @@ class Workspace:
                         self._faults.remove(fault)
                     return fault
             return None
+
+    def rate_limit(self, method: str, per_minute: int | None, *, clock: Callable[[], float] | None = None) -> None:
+        """Allow ``method`` this many calls a minute (None: no limit), as Slack's tiers do: since 2025,
+        apps outside the Marketplace get one ``conversations.history`` / ``.replies`` a minute.
+        ``clock`` (seconds) is the minute's measure: a test's injected clock, or the real one."""
+        with self.lock:
+            if per_minute is None:
+                self.state.rate_limits.pop(method, None)
+            else:
+                self.state.rate_limits[method] = per_minute
+            self._rate_clock = clock or time.monotonic
+
+    def over_rate_limit(self, method: str) -> int | None:
+        """Seconds to wait (Slack's ``Retry-After``) when this call is one too many; None otherwise."""
+        with self.lock:
+            allowed = self.state.rate_limits.get(method)
+            if allowed is None:
+                return None
+            now = self._rate_clock()
+            recent = [t for t in self.state.recent_calls.get(method, []) if now - t < 60]
+            if len(recent) >= allowed:
+                self.state.recent_calls[method] = recent
+                return max(1, math.ceil(60 - (now - recent[0])))
+            self.state.recent_calls[method] = [*recent, now]
+            return None
+
+    def disable_canvases(self) -> None:
+        """A workspace whose plan has no canvases."""
+        with self.lock:
+            self.state.canvases_enabled = False
+
+    def receive_upload(self, file_id: str, content: bytes) -> bool:
+        """The bytes POSTed to an upload URL; False for a URL no ``files.getUploadURLExternal`` gave."""
+        with self.lock:
+            file = self.state.files.get(file_id)
+            if file is None or file.completed:
+                return False
+            file.content = content
+            return True
 
     def record_call(self, method: str, args: dict[str, Any]) -> None:
         with self.lock:
@@ -137,7 +178,50 @@ class Workspace:
             channel = self.state.channels[channel_id]
             return copy.deepcopy(self.state.post(channel, user_id, text, [], thread_ts))
 
+    # What people do in the Slack client (events are delivered by the simulator)
+
+    def next_ts(self) -> str:
+        """A timestamp as Slack stamps events (after every message so far)."""
+        with self.lock:
+            return self.state.next_ts()
+
+    def edit_as(self, channel_id: str, ts: str, text: str) -> tuple[Message, Message]:
+        with self.lock:
+            before, after = self.state.edit_message(self.state.channels[channel_id], ts, text)
+            return copy.deepcopy(before), copy.deepcopy(after)
+
+    def delete_as(self, channel_id: str, ts: str) -> Message:
+        with self.lock:
+            return copy.deepcopy(self.state.delete_message(self.state.channels[channel_id], ts))
+
+    def react_as(self, user_id: str, channel_id: str, ts: str, name: str, *, add: bool = True) -> Message:
+        """Add (or take off) ``user_id``'s reaction; SlackError as the client would refuse it."""
+        with self.lock:
+            message = self.state.find_message(self.state.channels[channel_id], ts)
+            if message is None:
+                raise SlackError("message_not_found")
+            users = message.reactions.setdefault(name, [])
+            if add == (user_id in users):
+                raise SlackError("already_reacted" if add else "no_reaction")
+            users.append(user_id) if add else users.remove(user_id)
+            if not users:
+                del message.reactions[name]
+            return copy.deepcopy(message)
+
     # Reads
+
+    def canvas(self, canvas_id: str) -> Canvas | None:
+        with self.lock:
+            return copy.deepcopy(self.state.canvases.get(canvas_id))
+
+    def channel_canvas(self, channel_id: str) -> Canvas | None:
+        with self.lock:
+            return copy.deepcopy(self.state.channel_canvas(channel_id))
+
+    def files_in(self, channel_id: str) -> list[File]:
+        """Files shared in a channel, oldest first."""
+        with self.lock:
+            return copy.deepcopy([f for f in self.state.files.values() if channel_id in f.channels])
 
     @property
     def users(self) -> list[User]:
@@ -250,6 +334,9 @@ class Workspace:
                     "channels": [dataclasses.asdict(c) for c in state.channels.values()],
                     "ephemerals": [dataclasses.asdict(e) for e in state.ephemerals],
                     "views": [dataclasses.asdict(v) for v in state.views.values()],
+                    "canvases": [dataclasses.asdict(c) for c in state.canvases.values()],
+                    "files": [{k: v for k, v in dataclasses.asdict(f).items() if k != "content"}
+                              for f in state.files.values()],
                     "calls": [dataclasses.asdict(c) for c in state.calls],
                     "latency_ms": self.latency_ms,
                 }

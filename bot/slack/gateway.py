@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -23,8 +25,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 _DIRECTORY_TTL = 300.0
 _JSON_METHODS = ("chat.", "views.")  # the methods that take JSON bodies; the rest take forms
+_FORM_ONLY = ("chat.getPermalink",)  # a chat.* method Slack reads from a form (or query) only
 
 
 def _form(args: dict[str, Any]) -> dict[str, str]:
@@ -36,6 +40,21 @@ def _form(args: dict[str, Any]) -> dict[str, str]:
         return str(value)
 
     return {key: encode(value) for key, value in args.items() if value is not None}
+
+
+@contextmanager
+def _sorted_failures(method: str) -> Iterator[None]:
+    """Slack's failures as "try again later" or "Slack said no"."""
+    try:
+        yield
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error", "unknown_error"))
+        if status == 429 or status >= 500 or error in ("ratelimited", "service_unavailable", "fatal_error"):
+            raise SlackUnavailable(f"{method}: {error} (HTTP {status})") from None
+        raise SlackRejected(method, error) from None
+    except (SlackClientError, OSError) as exc:  # SlackRequestError too: an upload the file service refused
+        raise SlackUnavailable(f"{method}: {type(exc).__name__}") from None
 
 
 class SlackUnavailable(Exception):
@@ -83,20 +102,22 @@ class SlackGateway:
 
     # -- raw calls -------------------------------------------------------------------------
     def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        try:
-            if method.startswith(_JSON_METHODS):
+        with _sorted_failures(method):
+            if method.startswith(_JSON_METHODS) and method not in _FORM_ONLY:
                 response = self._client.api_call(method, json=args)
             else:
                 response = self._client.api_call(method, data=_form(args))
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            error = str(exc.response.get("error", "unknown_error"))
-            if status == 429 or status >= 500 or error in ("ratelimited", "service_unavailable", "fatal_error"):
-                raise SlackUnavailable(f"{method}: {error} (HTTP {status})") from None
-            raise SlackRejected(method, error) from None
-        except (SlackClientError, OSError) as exc:
-            raise SlackUnavailable(f"{method}: {type(exc).__name__}") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def upload_file(self, channel: str, *, filename: str, title: str, content: str, comment: str) -> str:
+        """Share a text file in ``channel`` with a comment; its file ID. slack_sdk's
+        ``files_upload_v2`` makes the three steps that replaced ``files.upload`` (retired in 2025):
+        ``files.getUploadURLExternal``, the bytes POSTed to that URL, ``files.completeUploadExternal``."""
+        with _sorted_failures("files.completeUploadExternal"):
+            response = self._client.files_upload_v2(channel=channel, filename=filename, title=title,
+                                                    content=content, initial_comment=comment)
+        files = response.get("files") or []
+        return str(files[0]["id"]) if files else ""
 
     def parallel(self, *calls: Callable[[], T]) -> list[T | BaseException]:
         """Run independent calls concurrently; each result is a value or the exception raised."""
@@ -108,6 +129,14 @@ class SlackGateway:
             except Exception as exc:  # noqa: BLE001 - handed back to the caller to judge
                 results.append(exc)
         return results
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        """A message's link, or None when Slack cannot say now (the message shows without one)."""
+        try:
+            return self.call("chat.getPermalink", {"channel": channel, "message_ts": ts}).get("permalink")
+        except (SlackUnavailable, SlackRejected) as exc:
+            log.warning("permalink_unavailable", channel=channel, error=str(exc))
+            return None
 
     # -- channels ----------------------------------------------------------------------------
     def create_channel(self, name: str) -> str:

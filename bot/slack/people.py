@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def who(user: str | None) -> str:
@@ -12,6 +12,6 @@ def who(user: str | None) -> str:
     (``schedule:<name>``) or a monitoring system (``alertmanager``), by its name."""
     if not user:
         return "someone"
-    if _USER_ID.fullmatch(user):
+    if USER_ID.fullmatch(user):
         return f"<@{user}>"
     return f"`{user}`" if user.startswith("schedule:") else user

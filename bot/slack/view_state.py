@@ -42,6 +42,11 @@ def selected_user(values: Any, block: str) -> str:
     return _str(_element(values, block).get("selected_user"))
 
 
+def selected_date(values: Any, block: str) -> str:
+    """A date picker's ``YYYY-MM-DD`` ("" when none)."""
+    return _str(_element(values, block).get("selected_date"))
+
+
 def metadata(view: dict[str, Any]) -> dict[str, Any]:
     """The form's ``private_metadata`` (JSON we wrote when opening it); {} when unreadable."""
     try:

@@ -5,10 +5,13 @@ from sqlmodel import SQLModel
 
 import storage.alerts  # noqa: F401
 import storage.changes  # noqa: F401
+import storage.followups  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
+import storage.postmortems  # noqa: F401
 import storage.public  # noqa: F401
 import storage.run_questions  # noqa: F401
 import storage.runs  # noqa: F401
+import storage.timeline  # noqa: F401
 import storage.windows  # noqa: F401
 
 config = context.config

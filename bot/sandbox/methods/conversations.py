@@ -14,6 +14,7 @@ from bot.sandbox.state import State
 MAX_NAME_LENGTH = 80
 MAX_TOPIC_LENGTH = 250
 MAX_INVITES = 1000
+TIER_ONE_LIMIT = 15
 _NAME_CHARS = re.compile(r"[a-z0-9_-]+")
 
 
@@ -165,7 +166,8 @@ def history(state: State, args: Args) -> dict[str, Any]:
         return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
 
     found = [m for m in reversed(channel.messages) if not m.is_reply and in_window(float(m.ts))]
-    page, cursor = paginate(found, args)
+    limit = _tier_one_limit(state, "conversations.history", args)
+    page, cursor = paginate(found, Args({**args.values, "limit": limit}))
     return {
         "ok": True,
         "messages": [message_json(state, channel, m) for m in page],
@@ -176,20 +178,37 @@ def history(state: State, args: Args) -> dict[str, Any]:
 
 
 def replies(state: State, args: Args) -> dict[str, Any]:
+    """A thread, the parent first and then its replies within oldest/latest (``ts`` may name the
+    parent or any reply; a message without replies is a thread of one)."""
     channel = _readable(state, args)
     try:
         message = existing_message(state, channel, args.text("ts"))
     except SlackError:
         raise SlackError("thread_not_found") from None
     root = message.thread_ts or message.ts
-    thread = [m for m in channel.messages if root in (m.ts, m.thread_ts)]
-    page, cursor = paginate(thread, args, default_limit=1000)
+    oldest, latest = args.ts("oldest", 0.0), args.ts("latest", float("inf"))
+    inclusive = args.flag("inclusive")
+
+    def in_window(ts: float) -> bool:
+        return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
+    thread = [m for m in channel.messages if m.ts == root or (m.thread_ts == root and in_window(float(m.ts)))]
+    limit = _tier_one_limit(state, "conversations.replies", args)
+    page, cursor = paginate(thread, Args({**args.values, "limit": limit}), default_limit=1000)
     return {
         "ok": True,
         "messages": [message_json(state, channel, m) for m in page],
         "has_more": bool(cursor),
         "response_metadata": {"next_cursor": cursor},
     }
+
+
+def _tier_one_limit(state: State, method: str, args: Args) -> int | None:
+    """Apps held to Tier 1 for history (``Workspace.rate_limit``) get at most 15 messages a call."""
+    asked = args.number("limit", 0) or None
+    if method in state.rate_limits:
+        return min(asked or TIER_ONE_LIMIT, TIER_ONE_LIMIT)
+    return asked
 
 
 METHODS = {
