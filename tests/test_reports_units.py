@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from bot.commands import ParseError
 from bot.incidents.commands import ShowReport, parse
 from bot.reports import export, figures
 from bot.reports.figures import ChangeFact, Event, FollowUpFact, IncidentHistory, RunFact
+from bot.settings import SettingsError, load_settings
+from playbooks.loader import PlaybookError, load_playbook
 
 pytestmark = pytest.mark.kind("unit")
 
@@ -146,3 +149,24 @@ def test_report_periods(text: str, expected: ShowReport) -> None:
 def test_other_periods_say_which_ones_there_are(text: str) -> None:
     result = parse(text)
     assert isinstance(result, ParseError) and "`30d`" in result.message
+
+
+def test_the_digest_time_is_a_cron_and_the_channel_may_be_none(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text("weekly_digest: every monday\n")
+    with pytest.raises(PlaybookError) as caught:
+        load_playbook(tmp_path)
+    [problem] = caught.value.problems
+    assert (Path(problem.file).name, problem.key) == ("settings.yaml", "weekly_digest")
+    assert "is not a cron expression" in problem.message
+    (tmp_path / "settings.yaml").write_text("reports_channel: null\n")
+    assert load_playbook(tmp_path).settings.reports_channel is None
+
+
+def test_the_export_token_comes_from_the_environment() -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s" * 20}
+    assert load_settings(env).reports_token is None
+    token = "0123456789abcdef0123"
+    settings = load_settings({**env, "OPSBOT_REPORTS_TOKEN": token})
+    assert settings.reports_token == token and token in settings.secrets and token not in repr(settings)
+    with pytest.raises(SettingsError, match="at least 16 characters"):
+        load_settings({**env, "OPSBOT_REPORTS_TOKEN": "short"})
