@@ -204,7 +204,7 @@ def test_incident_report_answers_the_asker_alone_in_block_kit(week: Week) -> Non
     assert answer.blocks[0]["text"] == {"type": "plain_text", "text": "Incident report: the last 30 days"}
     shown = "\n".join(texts(answer.blocks))
     assert "*P1 - High* · 2 incidents" in shown and "Time to resolve: median 13h · p90 21h 48m" in shown
-    assert "Acknowledged within 30m: 1 of 2 (50%)" in shown
+    assert "Acknowledged in time (30m at P1; the target in force when acknowledged): 1 of 2 (50%)" in shown
     assert "2 of 5 (40%) · 1 late · 2 missed" in shown
     assert "level 3: 2, level 4: 1" in shown and "normal 2 (1 rolled back, 1 linked to an incident)" in shown
     assert "restored in 1h 30m, OVER the RTO of 1h" in shown

@@ -40,8 +40,8 @@ def severity_lines(playbook: Playbook, figures: SeverityFigures) -> str:
         f"*{severity.label}* · {figures.incidents} incident{'s' if figures.incidents != 1 else ''}",
         _spread("Time to acknowledge", figures.tta),
         _spread("Time to resolve", figures.ttr),
-        f"Acknowledged within {format_duration(severity.response_time)}: "
-        f"{_share(figures.acknowledged_in_time, figures.acknowledgement_judged)}",
+        f"Acknowledged in time ({format_duration(severity.response_time)} at {severity.key}; the target in force "
+        f"when acknowledged): {_share(figures.acknowledged_in_time, figures.acknowledgement_judged)}",
     ])
 
 
