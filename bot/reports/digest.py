@@ -42,8 +42,8 @@ def post_due(ctx: Ctx) -> ReportDigest | None:
     if settings.reports_channel is None:
         return None
     fire_at = latest_fire_time(settings.weekly_digest, settings.zone, ctx.now, GRACE)
-    if fire_at is None:
-        return None
+    if fire_at is None or ctx.session.exec(select(ReportDigest.id).where(ReportDigest.fire_at == fire_at)).first():
+        return None  # (the insert below is the claim; this only spares a day of ticks a refused insert each)
     digest = ReportDigest(fire_at=fire_at, since=fire_at - PERIOD, until=fire_at, channel=settings.reports_channel,
                           created_at=ctx.now, next_attempt_at=ctx.now)
     try:
