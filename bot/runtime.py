@@ -33,6 +33,7 @@ from bot.logging import Redactor
 from bot.metrics import Counters
 from bot.ops.registry import operation_problems
 from bot.postmortems.publish import PostmortemPublisher
+from bot.reports import digest
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
 from bot.slack.gateway import SlackGateway, make_client
@@ -83,6 +84,8 @@ class Runtime:
     """Follow-ups and their tracker issues kept in step (``bot.followups.sync``), in the background."""
     postmortems: Background
     """The post-mortem drafts' canvases and files (``bot.postmortems.publish``), in the background."""
+    report_charts: Background
+    """The weekly digests' charts (``bot.reports.digest``), uploaded in the background."""
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
     listened: ListenedChannels
@@ -118,6 +121,8 @@ class Runtime:
         self.safely(timeline_flows.forget_old_events, self.work)
         self.trackers.kick()
         self.postmortems.kick()
+        self.safely(self.work, digest.post_due)
+        self.report_charts.kick()
         self.safely(self.delivery.deliver_due)
         self.safely(self.delivery.prune_sent)
 
@@ -182,6 +187,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         trackers=Background("tracker_sync", TrackerSync(work, trackers.from_pack(playbook.record.followups)).run_due,
                             slow_pool),
         postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
+        report_charts=Background("report_charts", digest.DigestCharts(work, gateway).run_due, slow_pool),
         alert_secrets=load_secrets(playbook.alerts),
         alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
                                 "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),

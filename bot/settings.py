@@ -31,6 +31,8 @@ class Settings:
     tick_seconds: float = 15.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
     docker_host: str = "unix:///var/run/docker.sock"
+    reports_token: str | None = field(default=None, repr=False)
+    """Bearer token of ``GET /reports/incidents.csv`` and ``.json``; None: the export is off (404)."""
 
     def __repr__(self) -> str:  # never print tokens
         return f"Settings(api_url={self.api_url!r}, database={self.database_url.split('://')[0]}, port={self.port})"
@@ -75,8 +77,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     docker_host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     if not docker_host.startswith(("unix://", "tcp://", "http://", "https://", "ssh://")):
         raise SettingsError(f"DOCKER_HOST must be a unix://, tcp:// or ssh:// address, got {docker_host!r}")
+    reports_token = env.get("OPSBOT_REPORTS_TOKEN") or None
+    if reports_token is not None and len(reports_token) < 16:
+        raise SettingsError("OPSBOT_REPORTS_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 32`)")
     return Settings(bot_token, signing_secret, app_token, api_url, database_url, playbooks_dir,
-                    int(port), float(tick), secrets, docker_host)
+                    int(port), float(tick), secrets, docker_host, reports_token)
 
 
 def _secret_like(env: Mapping[str, str]) -> list[str]:

@@ -16,6 +16,7 @@ from bot.incidents.service import DeclareRequest
 from bot.postmortems import service as postmortems
 from bot.postmortems import views as postmortem_views
 from bot.public import notices
+from bot.reports import flows as report_flows
 from bot.runtime import Runtime
 from bot.slack import view_state
 from handlers.listeners import action, command, view
@@ -55,6 +56,8 @@ async def incident(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond:
             await answer_command(ack, respond, rt.notes((channel, text, user)))
         case cmd.ListIncidents():
             await answer_command(ack, respond, rt.run(flows.open_list, rt.work))
+        case cmd.ShowReport(days):
+            await answer_command(ack, respond, rt.run(report_flows.answer, rt.work, days))
         case cmd.OpenUpdateModal():
             await open_form(ack, respond, client, command["trigger_id"],
                             rt.run(flows.in_channel, rt.work, channel, verb, service.update_form))

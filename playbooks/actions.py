@@ -117,11 +117,16 @@ class Schedule(PackModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        try:
-            CronTrigger.from_crontab(value, timezone="UTC")
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday): {exc}") from None
-        return value
+        return check_cron(value)
+
+
+def check_cron(value: str) -> str:
+    """Five cron fields (minute hour day month weekday), or a message that says so."""
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday): {exc}") from None
+    return value
 
 
 class ParameterError(ValueError):

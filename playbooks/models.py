@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from playbooks.actions import Action, ParameterError, Schedule, resolve_parameters
+from playbooks.actions import Action, ParameterError, Schedule, check_cron, resolve_parameters
 from playbooks.alerts import AlertSettings
 from playbooks.backups import BackupSettings
 from playbooks.changes import ChangeSettings
@@ -44,6 +44,13 @@ class PackSettings(PackModel):
     incidents_channel: ChannelName = "#incident-response"
     channel_prefix: str = Field(default="incident", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     operations_channel: ChannelName = "#platform-ops"  # run failures and scheduled runs' outcomes
+    reports_channel: ChannelName | None = "#platform-ops"  # the weekly report digest; null: no digest
+    weekly_digest: str = "0 9 * * mon"  # when the digest is posted (cron, in this time zone)
+
+    @field_validator("weekly_digest")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
 
     @property
     def zone(self) -> ZoneInfo:

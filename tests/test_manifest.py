@@ -45,6 +45,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "canvases.sections.lookup": frozenset({"canvases:read"}),
     "files.getUploadURLExternal": frozenset({"files:write"}),
     "files.completeUploadExternal": frozenset({"files:write"}),
+    "conversations.join": frozenset({"channels:join"}),  # the reports channel, where the digest's chart is shared
 }
 SDK_HELPERS: dict[str, tuple[str, ...]] = {
     "files.upload.v2": ("files.getUploadURLExternal", "files.completeUploadExternal"),  # client.files_upload_v2

@@ -20,7 +20,12 @@ GRACE = timedelta(minutes=30)
 
 def latest_firing(schedule: Schedule, zone: tzinfo, now: datetime, grace: timedelta = GRACE) -> datetime | None:
     """The last time the schedule fell due in (now - grace, now]; several missed firings run once."""
-    trigger = CronTrigger.from_crontab(schedule.cron, timezone=zone)
+    return latest_fire_time(schedule.cron, zone, now, grace)
+
+
+def latest_fire_time(cron: str, zone: tzinfo, now: datetime, grace: timedelta) -> datetime | None:
+    """The last time ``cron`` fell due in (now - grace, now] (the weekly report digest uses it too)."""
+    trigger = CronTrigger.from_crontab(cron, timezone=zone)
     fire = trigger.get_next_fire_time(None, now - grace + timedelta(microseconds=1))
     latest = None
     while fire is not None and fire <= now:

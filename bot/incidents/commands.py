@@ -36,6 +36,8 @@ document, postmortem)
 alone it opens a form
 • `/incident notify [initial|resolution]`: draft a customer notice (Communications Lead; \
 the Incident Commander approves it for the status page)
+• `/incident report [7d|30d|90d]`: how we responded (times to acknowledge and resolve, updates, escalations, \
+follow-ups, changes, backups; only you see it)
 Anywhere: `/incident list`, `/incident help`, and `/followups` for action items"""
 
 
@@ -147,11 +149,19 @@ class ListIncidents:
     pass
 
 
+REPORT_PERIODS = {"7d": 7, "30d": 30, "90d": 90}
+
+
+@dataclass(frozen=True)
+class ShowReport:
+    days: int = 7
+
+
 ChannelCommand = (Assign | Acknowledge | PostUpdate | ChangeSeverity | SetPhase | Status | Resolve | DraftPostmortem
                   | NoteAt | ShowTimeline | AddFollowUp)
 """What is typed in an incident's channel and changes (or reads) that incident (``service.carry_out``)."""
 Command = (OpenDeclareModal | Declare | OpenUpdateModal | OpenNoticeModal | OpenFollowUpForm | ListIncidents
-           | Help | Note | ChannelCommand)
+           | ShowReport | Help | Note | ChannelCommand)
 
 def parse(text: str) -> Command | ParseError:
     verb, rest = verb_and_rest(text)
@@ -299,6 +309,13 @@ def _notify(rest: str) -> Command | ParseError:
     return OpenNoticeModal(kind)
 
 
+def _report(rest: str) -> Command | ParseError:
+    period = rest.strip().lower() or "7d"
+    if period not in REPORT_PERIODS:
+        return ParseError(f"`{period[:20]}` is not a period I report on; use `/incident report 7d`, `30d` or `90d`.")
+    return ShowReport(REPORT_PERIODS[period])
+
+
 def _phase(rest: str) -> Command | ParseError:
     if not rest:
         return ParseError("Which phase? `/incident phase contain`")
@@ -324,5 +341,6 @@ _VERBS = {
     "post-mortem": _no_args(DraftPostmortem),
     "notify": _notify,
     "list": _no_args(ListIncidents),
+    "report": _report,
     "help": _no_args(Help),
 }

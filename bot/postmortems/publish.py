@@ -87,7 +87,7 @@ class PostmortemPublisher:
                 self._edit_canvas(edit, postmortem, incident)
         except SlackUnavailable as exc:
             error = str(exc)
-            self._work(lambda ctx: _settle(ctx, edit, PENDING, error, later=_backoff(edit.attempts)))
+            self._work(lambda ctx: _settle(ctx, edit, PENDING, error, later=backoff(edit.attempts)))
             return False
         except SlackRejected as exc:
             return self._rejected(edit, postmortem, incident, exc)
@@ -138,7 +138,7 @@ class PostmortemPublisher:
 
     def _rejected(self, edit: PostmortemEdit, postmortem: Postmortem, incident: Incident, exc: SlackRejected) -> bool:
         if exc.error in BUSY:
-            self._work(lambda ctx: _settle(ctx, edit, PENDING, exc.error, later=_backoff(edit.attempts)))
+            self._work(lambda ctx: _settle(ctx, edit, PENDING, exc.error, later=backoff(edit.attempts)))
             return False
         if exc.error in GONE:
             self._work(lambda ctx: _republish(ctx, edit, postmortem))
@@ -170,7 +170,8 @@ def _claim(ctx: Ctx, edit: PostmortemEdit) -> bool:
     return bool(claimed.rowcount == 1)
 
 
-def _backoff(attempts: int) -> timedelta:
+def backoff(attempts: int) -> timedelta:
+    """How long a failed upload or edit waits before the next attempt (the report charts' too)."""
     return min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(attempts, 8)))
 
 

@@ -325,6 +325,9 @@ class Canvas:
         return "\n".join(s.markdown for s in self.sections)
 
 
+_TYPES = ((".md", "text/markdown", "markdown"), (".png", "image/png", "png"))
+
+
 @dataclass
 class File:
     """An external upload: announced by ``files.getUploadURLExternal``, its bytes POSTed to the
@@ -339,7 +342,8 @@ class File:
     channels: list[str] = field(default_factory=list)
 
     def to_slack(self, user: str) -> dict[str, Any]:
+        mimetype, filetype = next(((m, f) for ext, m, f in _TYPES if self.filename.endswith(ext)),
+                                  ("text/plain", "text"))
         return {"id": self.id, "name": self.filename, "title": self.title or self.filename,
-                "mimetype": "text/markdown" if self.filename.endswith(".md") else "text/plain",
-                "filetype": "markdown" if self.filename.endswith(".md") else "text", "size": self.length,
+                "mimetype": mimetype, "filetype": filetype, "size": self.length,
                 "user": user, "channels": list(self.channels)}

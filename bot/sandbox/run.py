@@ -43,6 +43,7 @@ def run_sandbox(folder: Path, sandbox_port: int, *, console: bool, deployed: boo
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     _own_temporary_folder(folder / "tmp")
+    os.environ["MPLCONFIGDIR"] = str(folder / "matplotlib")  # the report chart's font cache stays in the folder too
     if deployed:
         say(f"Sandbox folder: {folder} (the bot's log). Only Slack is the sandbox: the pack, the database and "
             "the Docker Engine are the ones OPSBOT_PLAYBOOKS, DATABASE_URL and DOCKER_HOST name")

@@ -109,13 +109,15 @@ class SlackGateway:
                 response = self._client.api_call(method, data=_form(args))
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    def upload_file(self, channel: str, *, filename: str, title: str, content: str, comment: str) -> str:
-        """Share a text file in ``channel`` with a comment; its file ID. slack_sdk's
-        ``files_upload_v2`` makes the three steps that replaced ``files.upload`` (retired in 2025):
-        ``files.getUploadURLExternal``, the bytes POSTed to that URL, ``files.completeUploadExternal``."""
+    def upload_file(self, channel: str, *, filename: str, title: str, content: str | bytes, comment: str,
+                    thread_ts: str | None = None) -> str:
+        """Share a file (text, or bytes such as a PNG) in ``channel`` with a comment, in a thread when
+        ``thread_ts`` says so; its file ID. slack_sdk's ``files_upload_v2`` makes the three steps that
+        replaced ``files.upload`` (retired in 2025): ``files.getUploadURLExternal``, the bytes POSTed
+        to that URL, ``files.completeUploadExternal``."""
         with _sorted_failures("files.completeUploadExternal"):
             response = self._client.files_upload_v2(channel=channel, filename=filename, title=title,
-                                                    content=content, initial_comment=comment)
+                                                    content=content, initial_comment=comment, thread_ts=thread_ts)
         files = response.get("files") or []
         return str(files[0]["id"]) if files else ""
 

@@ -9,6 +9,7 @@ import storage.followups  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
 import storage.postmortems  # noqa: F401
 import storage.public  # noqa: F401
+import storage.reports  # noqa: F401
 import storage.run_questions  # noqa: F401
 import storage.runs  # noqa: F401
 import storage.timeline  # noqa: F401
