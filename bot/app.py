@@ -30,6 +30,7 @@ from handlers import (
     change,
     followups,
     guard,
+    home,
     incident,
     listeners,
     maintenance,
@@ -44,7 +45,7 @@ from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
-            status_page)
+            home, status_page)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 
