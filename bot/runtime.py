@@ -33,7 +33,7 @@ from bot.incidents import flows as incident_flows
 from bot.incidents.provision import Provisioner
 from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
-from bot.metrics import Counters
+from bot.metrics import Metrics
 from bot.ops.registry import operation_problems
 from bot.postmortems.publish import PostmortemPublisher
 from bot.settings import Settings
@@ -87,7 +87,8 @@ class Runtime:
     postmortems: Background
     """The post-mortem drafts' canvases and files (``bot.postmortems.publish``), in the background."""
     alert_secrets: IntakeSecrets
-    alert_webhooks: Counters
+    metrics: Metrics
+    """``GET /metrics``: the counters this process keeps, and figures read from the database at each scrape."""
     listened: ListenedChannels
     home: HomeRefresh
     """Publishes Home tabs: on opening, and again after commits that change what they show."""
@@ -191,8 +192,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
                             slow_pool),
         postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
         alert_secrets=load_secrets(playbook.alerts),
-        alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
-                                "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),
+        metrics=Metrics(engine, playbook, clock),
         listened=ListenedChannels(gateway, playbook.alerts.listen_channels),
         home=home,
     )

@@ -140,25 +140,9 @@ def _open(ctx: Ctx, user: str) -> list[OpenIncident]:
         except KeyError:  # a severity the pack no longer declares
             label = incident.severity
         shown.append(OpenIncident(incident, label, roles.get("incident_commander"), incident.next_update_at,
-                                  overdue_since(ctx.playbook, incident, ctx.now), roles=names))
+                                  incident_queries.update_overdue_since(ctx.playbook, incident, ctx.now),
+                                  roles=names))
     return shown
-
-
-def overdue_since(playbook: Playbook, incident: Incident, now: datetime) -> datetime | None:
-    """When the status update nobody has posted was due: one cadence after the last update (or the
-    declaration) once the cadence reminder has counted a missed cycle (``missed_updates``), or the
-    planned due time between it and the tick that claims it."""
-    due = incident.next_update_at
-    if due is not None and due <= now:
-        return due
-    if incident.missed_updates > 0:
-        try:
-            every = playbook.severity(incident.severity).update_every
-        except KeyError:
-            every = None
-        if every:
-            return (incident.last_update_at or incident.declared_at) + every
-    return None
 
 
 def _role_name(playbook: Playbook, key: str) -> str:
