@@ -4,8 +4,9 @@ A commit that changes what Home tabs show (``bot.home.service.affected``) marks 
 tab it changed; one background thread publishes each marked person's tab, at most once every
 ``every`` seconds per person however many changes arrive (marks while one is due fold into it),
 and at most one ``views.publish`` every ``pace`` seconds in all (Slack allows about 100 a minute
-for the views methods). Only people who opened their Home tab lately are kept current: anyone
-else gets a fresh tab when they open it (``app_home_opened``).
+for the views methods, shared with the forms the bot opens: 60 leaves them room). Only people who
+opened their Home tab lately are kept current: anyone else gets a fresh tab when they open it
+(``app_home_opened``).
 
 Not the outbox: a Home tab reports no change of its own, it shows the database as it is now, so a
 publish that fails is simply done again at the next change or the next opening.
@@ -24,7 +25,7 @@ Publish = Callable[[str, "str | None"], None]
 
 
 class HomeRefresh:
-    def __init__(self, publish: Publish, *, every: float = 5.0, pace: float = 0.6, viewers_for: float = 3600.0,
+    def __init__(self, publish: Publish, *, every: float = 5.0, pace: float = 1.0, viewers_for: float = 3600.0,
                  notice_for: float = 120.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._publish = publish
         self.every = every
