@@ -18,6 +18,7 @@ from bot.home import service, views
 from bot.home.refresh import HomeRefresh
 from bot.sandbox.methods.views import view_errors
 from playbooks.loader import load_playbook
+from storage.changes import ChangeRequest
 from storage.followups import FollowUp
 from storage.models import Incident
 from storage.runs import AuditRecord, Run
@@ -25,6 +26,7 @@ from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.runs import demo_pack, run, runs, wait_status
 from tests.support.waiting import eventually
+from tests.test_changes import request as change_request
 
 pytestmark = pytest.mark.kind("e2e")
 
@@ -111,6 +113,24 @@ def test_approve_on_the_home_tab_follows_the_threads_rules(bot: BotUnderTest) ->
         assert run(bot, second.id).status == "pending"
     finally:
         bot.workspace.state.usergroups["S0OPSLEAD"].users.append("U0BOB")
+
+
+def test_a_change_request_waits_on_the_team_leads_tab_and_is_approved_there(bot: BotUnderTest) -> None:
+    cr = change_request(bot, "normal")  # requested by alice; a Team Lead (dave) approves
+    bot.slack.open_home("U0ALICE")
+    assert f"*{cr.number}*" in text_of(home_of(bot, "U0ALICE", containing="Your change requests"))
+    assert views.APPROVE_CHANGE not in text_of(home_of(bot, "U0ALICE", containing=cr.number))
+    bot.slack.open_home("U0DAVE")
+    tab = home_of(bot, "U0DAVE", containing=views.APPROVE_CHANGE)
+    assert f"{cr.number}* Normal change" in text_of(tab)
+    view = bot.workspace.home("U0DAVE")
+    assert view is not None
+    bot.slack.click_view("U0DAVE", view.id, views.APPROVE_CHANGE, value=str(cr.id))
+    after = text_of(home_of(bot, "U0DAVE", containing=f"You approved {cr.number}."))
+    assert views.APPROVE_CHANGE not in after  # nothing waits any more
+    with Session(bot.engine) as session:
+        stored = session.get(ChangeRequest, cr.id)
+        assert stored is not None and (stored.status, stored.approved_by) == ("approved", "U0DAVE")
 
 
 def test_many_changes_publish_a_tab_at_most_once_per_interval(bot: BotUnderTest) -> None:
