@@ -20,6 +20,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session
 
+from bot.metrics import Metrics
+from playbooks.loader import load_playbook
+from storage.db import make_engine
+from storage.migrate import upgrade
 from storage.models import Incident, OutboundMessage
 from storage.runs import Run
 from tests.support.bot import BotUnderTest, running_bot
@@ -88,8 +92,22 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_the_figures_on_a_known_history(scrape: str) -> None:
-    got = samples(scrape)
+    check_figures(samples(scrape))
 
+
+@pytest.mark.kind("integration")
+def test_the_same_figures_on_postgresql(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        upgrade(engine)
+        with Session(engine) as session:
+            history(session)
+        check_figures(samples(Metrics(engine, load_playbook(None), FakeClock(NOW)).render().decode()))
+    finally:
+        engine.dispose()
+
+
+def check_figures(got: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> None:
     def value(name: str, **labels: str) -> float:
         return got[(name, tuple(sorted(labels.items())))]
 

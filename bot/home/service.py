@@ -27,7 +27,7 @@ from bot.work import Ctx
 from playbooks.models import Playbook
 from storage.changes import FINISHED, REQUESTED, ChangeRequest
 from storage.followups import FollowUp
-from storage.models import Incident
+from storage.models import Incident, RoleAssignment
 from storage.runs import PENDING, Approval, Run
 from storage.windows import MaintenanceWindow
 
@@ -131,15 +131,20 @@ def on_call(playbook: Playbook, directory: Directory) -> list[OnCall]:
 
 
 def _open(ctx: Ctx, user: str) -> list[OpenIncident]:
+    incidents = open_incidents(ctx.session)
+    roles: dict[int, dict[str, str]] = {}
+    ids = [i.id for i in incidents]
+    for row in ctx.session.exec(select(RoleAssignment).where(col(RoleAssignment.incident_id).in_(ids))).all():
+        roles.setdefault(row.incident_id, {})[row.role] = row.user_id  # one query for every open incident
     shown = []
-    for incident in open_incidents(ctx.session):
-        roles = incident_queries.roles(ctx.session, incident.id)
-        names = tuple(_role_name(ctx.playbook, key) for key, holder in roles.items() if holder == user)
+    for incident in incidents:
+        held = roles.get(incident.id or 0, {})
+        names = tuple(_role_name(ctx.playbook, key) for key, holder in held.items() if holder == user)
         try:
             label = ctx.playbook.severity(incident.severity).label
         except KeyError:  # a severity the pack no longer declares
             label = incident.severity
-        shown.append(OpenIncident(incident, label, roles.get("incident_commander"), incident.next_update_at,
+        shown.append(OpenIncident(incident, label, held.get("incident_commander"), incident.next_update_at,
                                   incident_queries.update_overdue_since(ctx.playbook, incident, ctx.now),
                                   roles=names))
     return shown
