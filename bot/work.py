@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -33,6 +34,7 @@ from playbooks.models import Playbook
 from storage.db import session_scope
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 BOT = "opsbot"
 """The author of what the bot does by itself, on timelines, change records and audits."""
 SIMULTANEOUS = "That was already done at the same moment (by someone else or a double click); nothing more changed."
@@ -89,5 +91,8 @@ class UnitOfWork:
             self._deliver()
         if changed:
             for observe in self.observers:
-                observe(changed)
+                try:
+                    observe(changed)
+                except Exception:  # the work is committed: an observer's failure must not look like the flow's
+                    log.exception("commit_observer_failed", observer=getattr(observe, "__qualname__", str(observe)))
         return result

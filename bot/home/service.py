@@ -22,6 +22,7 @@ from bot.followups.service import today
 from bot.incidents import queries as incident_queries
 from bot.incidents.service import open_incidents
 from bot.slack.directory import Directory
+from bot.slack.gateway import UserGroup
 from bot.windows.service import upcoming
 from bot.work import Ctx
 from playbooks.models import Playbook
@@ -91,7 +92,7 @@ class CachedGroups:
     def __init__(self, directory: Directory) -> None:
         self._directory = directory
 
-    def user_group(self, handle: str):  # noqa: ANN201 - the Directory protocol's own signature
+    def user_group(self, handle: str) -> UserGroup | None:
         return self._directory.user_group(handle)
 
     def group_members(self, handle: str) -> frozenset[str]:
