@@ -32,7 +32,7 @@ from storage.models import Incident, RoleAssignment
 from storage.runs import PENDING, Approval, Run
 from storage.windows import MaintenanceWindow
 
-WINDOWS_AHEAD = timedelta(days=14)
+WINDOWS_AHEAD = timedelta(days=7)
 """How far ahead the Home tab lists maintenance windows."""
 RECENT_CHANGES = timedelta(days=14)
 """A person's finished change requests stay listed this long."""

@@ -138,7 +138,7 @@ def home_view(playbook: Playbook, home: Home, notice: str | None = None) -> dict
         _header("Maintenance windows"),
         _section(lines_text([f"*MW-{w.id}* {escaped(w.title)} · {local(playbook, w.starts_at, now)} → "
                              f"{local(playbook, w.ends_at, now)}" for w in home.windows],
-                            empty="None scheduled in the next two weeks.", noun="windows")),
+                            empty="None scheduled in the next seven days.", noun="windows")),
         _header("On call now"),
         _section(lines_text([f"{group.handle}: {', '.join(person(u) for u in group.members) or '_nobody_'}"
                              for group in home.on_call], empty="No on-call group is named.", noun="groups")),
