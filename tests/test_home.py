@@ -118,8 +118,8 @@ def test_approve_on_the_home_tab_follows_the_threads_rules(bot: BotUnderTest) ->
 def test_a_change_request_waits_on_the_team_leads_tab_and_is_approved_there(bot: BotUnderTest) -> None:
     cr = change_request(bot, "normal")  # requested by alice; a Team Lead (dave) approves
     bot.slack.open_home("U0ALICE")
-    assert f"*{cr.number}*" in text_of(home_of(bot, "U0ALICE", containing="Your change requests"))
-    assert views.APPROVE_CHANGE not in text_of(home_of(bot, "U0ALICE", containing=cr.number))
+    mine = text_of(home_of(bot, "U0ALICE", containing=f"*{cr.number}* Upgrade the API gateway"))
+    assert "requested" in mine and views.APPROVE_CHANGE not in mine  # hers, under "Your change requests"
     bot.slack.open_home("U0DAVE")
     tab = home_of(bot, "U0DAVE", containing=views.APPROVE_CHANGE)
     assert f"{cr.number}* Normal change" in text_of(tab)
