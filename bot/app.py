@@ -19,9 +19,10 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
 from handlers import (
@@ -30,6 +31,7 @@ from handlers import (
     change,
     followups,
     guard,
+    home,
     incident,
     listeners,
     maintenance,
@@ -45,7 +47,7 @@ from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
-            status_page, reports)
+            home, status_page, reports)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 
@@ -105,7 +107,8 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
                 running.shutdown(wait=True)
 
     async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(rt.alert_webhooks.render(), media_type="text/plain; version=0.0.4")
+        """Prometheus' scrape: short database reads, so off the event loop like any other."""
+        return Response(await rt.run(rt.metrics.render), media_type=CONTENT_TYPE)
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
               *listeners.routes(rt, HANDLERS)]

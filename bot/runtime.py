@@ -26,11 +26,14 @@ from bot.followups import trackers
 from bot.followups.sync import TrackerSync
 from bot.followups.timers import FollowUpTimers
 from bot.gather import Gathered
+from bot.home import flows as home_flows
+from bot.home import service as home_service
+from bot.home.refresh import HomeRefresh
 from bot.incidents import flows as incident_flows
 from bot.incidents.provision import Provisioner
 from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
-from bot.metrics import Counters
+from bot.metrics import Metrics
 from bot.ops.registry import operation_problems
 from bot.postmortems.publish import PostmortemPublisher
 from bot.reports import digest
@@ -87,8 +90,11 @@ class Runtime:
     report_charts: Background
     """The weekly digests' charts (``bot.reports.digest``), uploaded in the background."""
     alert_secrets: IntakeSecrets
-    alert_webhooks: Counters
+    metrics: Metrics
+    """``GET /metrics``: the counters this process keeps, and figures read from the database at each scrape."""
     listened: ListenedChannels
+    home: HomeRefresh
+    """Publishes Home tabs: on opening, and again after commits that change what they show."""
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -134,6 +140,7 @@ class Runtime:
             log.exception("background_work_failed", work=getattr(fn, "__qualname__", str(fn)))
 
     def close(self) -> None:
+        self.home.stop()
         self.executor.worker.stop_all()  # child processes stop; each run is recorded as stopped
         self.run_pool.shutdown(wait=True, cancel_futures=True)
         self.intake_pool.shutdown(wait=True, cancel_futures=False)
@@ -173,6 +180,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     provisioner = Provisioner(work, gateway)
     quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
     history = HistoryReads(work, gateway)
+    home = HomeRefresh(lambda user, notice: home_flows.publish(work, gateway, user, notice))
+    work.observers.append(lambda changed: home.changed(home_service.affected(changed)))
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
@@ -189,7 +198,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
         report_charts=Background("report_charts", digest.DigestCharts(work, gateway).run_due, slow_pool),
         alert_secrets=load_secrets(playbook.alerts),
-        alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
-                                "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),
+        metrics=Metrics(engine, playbook, clock),
         listened=ListenedChannels(gateway, playbook.alerts.listen_channels),
+        home=home,
     )

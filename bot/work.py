@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot import committed
 from bot.clock import Clock
 from bot.executor.plan import Lookups, NoLookups
 from bot.refusal import Refusal
@@ -32,6 +34,7 @@ from playbooks.models import Playbook
 from storage.db import session_scope
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 BOT = "opsbot"
 """The author of what the bot does by itself, on timelines, change records and audits."""
 SIMULTANEOUS = "That was already done at the same moment (by someone else or a double click); nothing more changed."
@@ -66,6 +69,8 @@ class UnitOfWork:
         self.redact = redact
         self.lookups = lookups or NoLookups()
         self._deliver = deliver
+        self.observers: list[Callable[[committed.Changed], None]] = []
+        """Told what each unit of work changed, after its commit (the Home tab's refresh)."""
 
     def __call__(self, flow: Callable[[Ctx], T], *, on_conflict: Callable[[], T] | None = None) -> T:
         """Run ``flow`` in one transaction; deliver what it queued once it is committed.
@@ -77,10 +82,17 @@ class UnitOfWork:
             with session_scope(self.engine) as session:
                 result = flow(Ctx(session, self.clock(), self.playbook, self.directory, self.redact, self.lookups))
                 queued = bool(session.info.get(outbox.QUEUED))
+            changed = committed.of(session)
         except IntegrityError:
             if on_conflict is None:
                 raise Refusal(SIMULTANEOUS) from None
             return on_conflict()
         if queued and self._deliver is not None:
             self._deliver()
+        if changed:
+            for observe in self.observers:
+                try:
+                    observe(changed)
+                except Exception:  # the work is committed: an observer's failure must not look like the flow's
+                    log.exception("commit_observer_failed", observer=getattr(observe, "__qualname__", str(observe)))
         return result

@@ -84,7 +84,7 @@ async def events(rt: Runtime, request: Request) -> Response:
 
 
 def _unauthorized(rt: Runtime) -> JSONResponse:
-    rt.alert_webhooks.add("unauthorized")
+    rt.metrics.alert_webhooks.add("unauthorized")
     return _error(401, "unauthorized")
 
 
@@ -98,31 +98,31 @@ async def _body(request: Request) -> bytes | None:
 
 async def _intake(rt: Runtime, request: Request, parse: Callable[[object], AlertBatch],
                   body: bytes | None = None) -> Response:
-    rt.alert_webhooks.add("received")
+    rt.metrics.alert_webhooks.add("received")
     rt.alerts.note_intake()
     body = body if body is not None else await _body(request)
     if body is None:
         return _error(413, f"body larger than {MAX_BODY} bytes")
     data = _json(body)
     if data is None:
-        rt.alert_webhooks.add("rejected")
+        rt.metrics.alert_webhooks.add("rejected")
         return _error(400, "body: not a JSON object")
     try:
         batch = parse(data)
     except PayloadError as exc:
-        rt.alert_webhooks.add("rejected")
+        rt.metrics.alert_webhooks.add("rejected")
         return _error(400, str(exc))
     try:
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(rt.intake_pool, functools.partial(flows.ingest, rt.work, batch))
     except Exception:  # 5xx: the sender keeps the alert and retries
-        rt.alert_webhooks.add("failed")
+        rt.metrics.alert_webhooks.add("failed")
         log.exception("alert_intake_failed", source=batch.source)
         return _error(503, "the alert could not be stored; retry later")
     if result.repeat:
-        rt.alert_webhooks.add("repeats")
+        rt.metrics.alert_webhooks.add("repeats")
     else:
-        rt.alert_webhooks.add("stored", result.stored)
+        rt.metrics.alert_webhooks.add("stored", result.stored)
         rt.kick_alerts()
     return JSONResponse({"ok": True, "group": result.group_id, "stored": result.stored,
                          "changed": result.changed, "repeat": result.repeat, "incident": result.incident_id})

@@ -80,7 +80,7 @@ def test_bad_secret_is_401_and_stores_nothing(bot: BotUnderTest) -> None:
     assert post(bot, b"not json at all", token="wrong").status_code == 401  # secret checked before parsing
     assert rows(bot, Alert) == [] and rows(bot, AlertGroup) == []
     metrics = httpx.get(f"{bot.url}/metrics").text
-    assert 'opsbot_alert_webhooks{outcome="unauthorized"} 4' in metrics
+    assert 'opsbot_alert_webhooks_total{outcome="unauthorized"} 4.0' in metrics
 
 
 def test_missing_field_is_400_naming_it(bot: BotUnderTest) -> None:

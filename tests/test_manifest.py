@@ -28,6 +28,7 @@ NOT_THE_BOT = (ROOT / "bot" / "sandbox",)  # the sandbox implements Slack's side
 METHOD_SCOPES: dict[str, frozenset[str]] = {
     "auth.test": frozenset(),
     "views.open": frozenset(),
+    "views.publish": frozenset(),  # the Home tab
     # chat:write.public: the bot posts in public channels it was never added to rather than joining them
     "chat.postMessage": frozenset({"chat:write", "chat:write.public"}),
     "chat.update": frozenset({"chat:write"}),
@@ -54,6 +55,7 @@ SDK_HELPERS: dict[str, tuple[str, ...]] = {
 EVENT_SCOPES: dict[str, frozenset[str]] = {
     "message.channels": frozenset({"channels:history"}), "message.groups": frozenset({"groups:history"}),
     "reaction_added": frozenset({"reactions:read"}), "reaction_removed": frozenset({"reactions:read"}),
+    "app_home_opened": frozenset(),
 }
 _FAMILIES = ("admin", "apps", "auth", "bookmarks", "bots", "canvases", "chat", "conversations", "dnd", "emoji", "files",
              "pins", "reactions", "reminders", "search", "stars", "team", "usergroups", "users", "views")
@@ -126,11 +128,11 @@ def test_every_shortcut_has_a_listener(manifest: dict) -> None:
     assert all(len(s["name"]) <= 24 and s["description"] for s in shortcuts)
 
 
-def test_no_home_tab_until_the_bot_has_one(manifest: dict) -> None:
+def test_the_home_tab_is_on_and_its_opening_subscribed(manifest: dict) -> None:
     home = manifest["features"]["app_home"]
-    assert home["home_tab_enabled"] is False
+    assert home["home_tab_enabled"] is True
     assert home["messages_tab_enabled"] is True, "escalation direct messages land in the Messages tab"
-    assert "app_home_opened" not in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
     assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/events")
     assert manifest["settings"]["socket_mode_enabled"] is False
 
@@ -152,6 +154,7 @@ EXAMPLES = {  # one delivery of each event type, as the Events API sends it
                          "item": {"type": "message", "channel": "C0GENERAL", "ts": "1732800000.000100"}},
     "app_home_opened": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
 }
+NOT_SUBSCRIBED = {"type": "member_joined_channel", "user": "U0ALICE", "channel": "C0GENERAL", "channel_type": "C"}
 
 
 @pytest.mark.kind("e2e")
@@ -162,4 +165,4 @@ def test_every_subscribed_event_reaches_a_listener(manifest: dict, bot: BotUnder
         response = bot.slack.post_event(EXAMPLES[event])
         assert response.status == 200, f"{event}: HTTP {response.status} {response.body}"
     # Without a listener Bolt answers 404: the check above would see an unhandled subscription.
-    assert bot.slack.post_event(EXAMPLES["app_home_opened"]).status == 404
+    assert bot.slack.post_event(NOT_SUBSCRIBED).status == 404

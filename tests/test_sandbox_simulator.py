@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox import SandboxServer, SlackSimulator, run_console, sign
@@ -493,3 +494,61 @@ def test_console_says_reacts_and_runs_the_message_shortcut_as_slack_delivers_the
     assert "already_reacted" in output  # Slack's client does not react twice
     assert shortcut.payload["type"] == "message_action" and shortcut.payload["message"]["ts"] == message["ts"]
     assert shortcut.payload["callback_id"] == "incident_timeline_add"
+
+
+HOME = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*Waiting for you*"}},
+                                   {"type": "actions", "elements": [
+                                       {"type": "button", "action_id": "home_run_approve", "value": "7",
+                                        "text": {"type": "plain_text", "text": "Approve"}}]}]}
+
+
+def test_views_publish_checks_what_slack_checks(client: WebClient, server: SandboxServer) -> None:
+    def refused(**kwargs: Any) -> dict[str, Any]:
+        with pytest.raises(SlackApiError) as caught:
+            client.views_publish(**kwargs)
+        return dict(caught.value.response.data)
+
+    assert refused(user_id="U0NOBODY", view=HOME)["error"] == "user_not_found"
+    assert refused(user_id="U0BOB", view={**HOME, "type": "modal"})["error"] == "invalid_arguments"
+    too_many = {"type": "home", "blocks": [{"type": "divider"}] * 101}
+    assert "no more than 100 items" in json.dumps(refused(user_id="U0BOB", view=too_many))
+    first = client.views_publish(user_id="U0BOB", view=HOME)["view"]
+    again = client.views_publish(user_id="U0BOB", view={"type": "home", "blocks": [{"type": "divider"}] * 100})["view"]
+    assert again["id"] == first["id"] and again["hash"] != first["hash"]  # one Home tab per person, replaced
+    assert server.workspace.home("U0BOB").view["blocks"][0]["type"] == "divider"
+    assert server.workspace.home("U0CAROL") is None
+
+
+def test_opening_home_and_clicking_in_it_send_what_slack_sends(
+    slack: SlackSimulator, bot: FakeBot, client: WebClient, server: SandboxServer
+) -> None:
+    slack.open_home("U0BOB")  # nothing published yet: the event has no view
+    view = client.views_publish(user_id="U0BOB", view=HOME)["view"]
+    slack.open_home("U0BOB")
+    slack.click_view("U0BOB", view["id"], "home_run_approve")
+    first, second, click = bot.received
+    assert all(verifies(r) for r in (first, second, click))
+    assert json.loads(first.body)["event"]["type"] == "app_home_opened"
+    assert json.loads(first.body)["event"]["tab"] == "home" and "view" not in json.loads(first.body)["event"]
+    assert json.loads(second.body)["event"]["view"]["id"] == view["id"]
+    payload = click.payload
+    assert payload["container"] == {"type": "view", "view_id": view["id"]} and payload["view"]["type"] == "home"
+    assert "response_url" not in payload and payload["actions"][0]["value"] == "7"
+    with pytest.raises(AssertionError, match="is not open for U0CAROL"):
+        slack.click_view("U0CAROL", view["id"], "home_run_approve")
+
+
+def test_console_opens_the_home_tab_and_clicks_its_buttons(
+    slack: SlackSimulator, bot: FakeBot, client: WebClient, server: SandboxServer
+) -> None:
+    def publish(request: Received) -> tuple[int, str]:
+        client.views_publish(user_id="U0ALICE", view=HOME)
+        return 200, ""
+
+    bot.reply = publish
+    output = run(server, slack, ":home\n1\n:quit\n")
+    assert "┌ Home tab of @alice" in output and "│ *Waiting for you*" in output and "│ [1] Approve" in output
+    opened, click = bot.received
+    assert json.loads(opened.body)["event"]["type"] == "app_home_opened"
+    assert click.payload["container"]["type"] == "view"
+    assert click.payload["actions"][0]["action_id"] == "home_run_approve"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
@@ -71,3 +72,20 @@ def progress(session: Session, playbook: Playbook, incident: Incident) -> Progre
     phase = playbook.phase(incident.phase)
     phase_items = phase.items if phase else []
     return Progress(len(done), total, sum(1 for i in phase_items if i.key in done), len(phase_items))
+
+
+def update_overdue_since(playbook: Playbook, incident: Incident, now: datetime) -> datetime | None:
+    """When the status update nobody has posted was due: one cadence after the last update (or the
+    declaration) once the cadence reminder has counted a missed cycle (``missed_updates``), or the
+    planned due time between it and the tick that claims it."""
+    due = incident.next_update_at
+    if due is not None and due <= now:
+        return due
+    if incident.missed_updates > 0:
+        try:
+            every = playbook.severity(incident.severity).update_every
+        except KeyError:
+            every = None
+        if every:
+            return (incident.last_update_at or incident.declared_at) + every
+    return None

@@ -34,6 +34,7 @@ HELP = """\
   :react emoji    react to the latest message here (:react pushpin puts it on an incident's timeline)
   :shortcut       "Add to incident timeline" on the latest message here (a message shortcut)
   :users          people and user groups, with their handles
+  :home           open the app's Home tab (what the bot published for you; its buttons get numbers)
   :channels       channels              :help   this help     :quit   leave
   In a modal: answer each field. A prefilled value is shown in [brackets]: Enter keeps it, - empties
   an optional field; Enter skips an empty optional field; :cancel closes the modal."""
@@ -44,6 +45,7 @@ _SPECIAL_MENTIONS = ("here", "channel", "everyone")
 POLL_INTERVAL_S = 0.3
 TIMELINE_SHORTCUT = "incident_timeline_add"  # manifest.yaml's message shortcut
 RECENT_ON_SWITCH = 10
+HOME_WAIT_S = 3.0  # how long to wait for the bot to publish the Home tab after opening or a click on it
 
 
 class _Cancelled(Exception):
@@ -70,7 +72,8 @@ class Console:
         self.user_id = self._user_id(user)
         channel = self.workspace.channel_by_name("incident-response") or self.workspace.channels[0]
         self.channel_id = channel.id
-        self.buttons: dict[int, tuple[str, str, elements.Button]] = {}
+        self.buttons: dict[int, tuple[str | None, str, elements.Button]] = {}
+        """Number → (channel, message ts, button), or (None, view ID, button) for the Home tab's."""
         self.seen: dict[tuple[str, str], str] = {}
         self.counts = {c.id: len(c.messages) for c in self.workspace.channels}
         self.lock = threading.RLock()
@@ -172,6 +175,8 @@ class Console:
             self._list_channels()
         elif line == ":users":
             self._list_users()
+        elif line == ":home":
+            self._open_home()
         elif line.startswith((":say ", ":react ")) or line == ":shortcut":
             self._as_in_the_client(line)
         elif line.startswith("/"):
@@ -284,8 +289,44 @@ class Console:
         if number not in self.buttons:
             self.say(f"no button [{number}]")
             return
-        channel_id, ts, button = self.buttons[number]
-        self._act(lambda: self.simulator.click(self.user_id, channel_id, ts, button.action_id, value=button.value))
+        channel_id, where, button = self.buttons[number]
+        if channel_id is None:  # a button of the Home tab: the bot answers by publishing it again
+            before = self.workspace.home(self.user_id)
+            self._act(lambda: self.simulator.click_view(self.user_id, where, button.action_id, value=button.value))
+            self._show_home(before.hash if before else None)
+            return
+        self._act(lambda: self.simulator.click(self.user_id, channel_id, where, button.action_id, value=button.value))
+
+    # The Home tab
+
+    def _open_home(self) -> None:
+        before = self.workspace.home(self.user_id)
+        self._act(lambda: self.simulator.open_home(self.user_id))
+        self._show_home(before.hash if before else None)
+
+    def _show_home(self, old_hash: str | None) -> None:
+        """Print the Home tab once the bot has published a new one (or the last one, if it has not)."""
+        deadline = time.monotonic() + HOME_WAIT_S
+        home = self.workspace.home(self.user_id)
+        while (home is None or home.hash == old_hash) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            home = self.workspace.home(self.user_id)
+        if home is None:
+            self.say("  the bot has published no Home tab for you")
+            return
+        names = {**self.names, **{c.id: c.name for c in self.workspace.channels}}
+        self.say(f"┌ Home tab of @{self.names.get(self.user_id, self.user_id)}")
+        blocks = home.view.get("blocks", [])
+        for line in block_lines(blocks, names):
+            self.say(f"│ {line}")
+        labels = []
+        for button in elements.buttons(blocks):
+            number = len(self.buttons) + 1
+            self.buttons[number] = (None, home.id, button)
+            labels.append(f"[{number}] {button.text}")
+        if labels:
+            self.say("│ " + "  ".join(labels))
+        self.say("└")
 
     # Requests and modals
 

@@ -68,6 +68,10 @@ class RemoteWorkspace:
     def view(self, view_id: str) -> View | None:
         return next((v for v in (View(**v) for v in self.snapshot()["views"]) if v.id == view_id), None)
 
+    def home(self, user_id: str) -> View | None:
+        return next((v for v in (View(**v) for v in self.snapshot()["views"])
+                     if v.user == user_id and v.type == "home"), None)
+
     # Tokens Slack hands to the bot
 
     def mint_trigger_id(self, user_id: str) -> str:

@@ -149,6 +149,48 @@ class SlackSimulator:
             payload["message"] = message.to_slack(identity.team_id, identity.app_id)
         return self._post_form({"payload": json.dumps(payload)}, timestamp, signature)
 
+    def open_home(self, user_id: str) -> BotResponse:
+        """The user opens the app's Home tab: Slack sends `app_home_opened` (with the view it shows,
+        if the app published one)."""
+        self._user(user_id)
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user_id, "channel": f"D{user_id[1:]}",
+                                 "tab": "home"}
+        home = self.workspace.home(user_id)
+        if home is not None:
+            identity = self.workspace.identity
+            event["view"] = home.to_slack(identity.team_id, identity.app_id, identity.bot_id)
+        return self.post_event(event)
+
+    def click_view(self, user_id: str, view_id: str, action_id: str, *, value: str | None = None,
+                   timestamp: str | int | None = None, signature: str | None = None) -> BotResponse:
+        """Click a button in a view (the Home tab, a modal): `block_actions` with a `view` container,
+        and no `response_url`, as Slack sends it (there is no channel to answer in)."""
+        view = self.workspace.view(view_id)
+        if view is None or view.closed or view.user != user_id:
+            raise AssertionError(f"view {view_id} is not open for {user_id}")
+        button = _pick_button_in(view.view.get("blocks", []), action_id, value, f"view {view_id}")
+        identity = self.workspace.identity
+        user = self._user(user_id)
+        action: dict[str, Any] = {"action_id": button.action_id, "block_id": button.block_id, "type": "button",
+                                  "text": {"type": "plain_text", "text": button.text, "emoji": True},
+                                  "action_ts": f"{time.time():.6f}"}
+        if button.value is not None:
+            action["value"] = button.value
+        payload = {
+            "type": "block_actions",
+            "user": self._user_json(user_id, user.name),
+            "api_app_id": identity.app_id,
+            "token": identity.verification_token,
+            "container": {"type": "view", "view_id": view.id},
+            "trigger_id": self.workspace.mint_trigger_id(user_id),
+            "team": {"id": identity.team_id, "domain": identity.team_domain},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view.to_slack(identity.team_id, identity.app_id, identity.bot_id),
+            "actions": [action],
+        }
+        return self._post_form({"payload": json.dumps(payload)}, timestamp, signature)
+
     def submit_view(
         self,
         user_id: str,
@@ -387,10 +429,14 @@ def _channel_name(channel: Channel) -> str:
 
 
 def _pick_button(message: Message | Ephemeral, action_id: str, value: str | None) -> elements.Button:
-    available = elements.buttons(message.blocks)
+    return _pick_button_in(message.blocks, action_id, value, f"message {message.ts}")
+
+
+def _pick_button_in(blocks: list[dict[str, Any]], action_id: str, value: str | None, where: str) -> elements.Button:
+    available = elements.buttons(blocks)
     for button in available:
         if button.action_id == action_id and (value is None or button.value == value):
             return button
     listing = ", ".join(f"{b.text!r} (action_id={b.action_id}, value={b.value})" for b in available) or "none"
-    raise AssertionError(f"no button {action_id!r} (value={value}) in message {message.ts}; buttons: {listing}")
+    raise AssertionError(f"no button {action_id!r} (value={value}) in {where}; buttons: {listing}")
 

@@ -307,6 +307,12 @@ class Workspace:
         with self.lock:
             return copy.deepcopy(self.state.views.get(view_id))
 
+    def home(self, user_id: str) -> View | None:
+        """The Home tab the app published for the user (``views.publish``), if any."""
+        with self.lock:
+            found = next((v for v in self.state.views.values() if v.user == user_id and v.type == "home"), None)
+            return copy.deepcopy(found)
+
     def open_views(self, user_id: str) -> list[View]:
         """The user's open modals, bottom of the stack first."""
         with self.lock:
