@@ -36,6 +36,7 @@ from handlers import (
     messages,
     notices,
     ops,
+    paging,
     status_page,
     timeline,
     windows,
@@ -44,7 +45,7 @@ from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
-            status_page)
+            status_page, paging)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 

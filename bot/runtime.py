@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,11 @@ from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
 from bot.metrics import Counters
 from bot.ops.registry import operation_problems
+from bot.paging import senders as page_senders
+from bot.paging.delivery import PageDelivery
+from bot.paging.links import LinkSigner, signing_key
+from bot.paging.senders import Senders
+from bot.paging.timers import PageTimers
 from bot.postmortems.publish import PostmortemPublisher
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
@@ -83,6 +89,12 @@ class Runtime:
     """Follow-ups and their tracker issues kept in step (``bot.followups.sync``), in the background."""
     postmortems: Background
     """The post-mortem drafts' canvases and files (``bot.postmortems.publish``), in the background."""
+    page_senders: Senders
+    """E-mail, ntfy and SMS as ``paging.yaml`` and the environment configure them (docs/paging.md)."""
+    page_links: LinkSigner
+    page_timers: PageTimers
+    paging: Background
+    """Pages through people's contact methods (``bot.paging.delivery``), in the background."""
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
     listened: ListenedChannels
@@ -114,6 +126,8 @@ class Runtime:
         self.safely(self.executor.tick)
         self.safely(self.alerts.run)
         self.safely(self.followups.run_due)
+        self.safely(self.page_timers.run_due)
+        self.paging.kick()
         self.history_reads.kick()
         self.safely(timeline_flows.forget_old_events, self.work)
         self.trackers.kick()
@@ -168,6 +182,10 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     provisioner = Provisioner(work, gateway)
     quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
     history = HistoryReads(work, gateway)
+    senders = page_senders.from_pack(playbook.paging)
+    links = LinkSigner(signing_key(os.environ.get(playbook.paging.secret_env),
+                                   settings.signing_secret or settings.bot_token),
+                       playbook.paging.public_url or f"http://127.0.0.1:{settings.port}")
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
@@ -182,6 +200,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         trackers=Background("tracker_sync", TrackerSync(work, trackers.from_pack(playbook.record.followups)).run_due,
                             slow_pool),
         postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
+        page_senders=senders, page_links=links, page_timers=PageTimers(work),
+        paging=Background("paging", PageDelivery(work, senders, links).run_due, slow_pool),
         alert_secrets=load_secrets(playbook.alerts),
         alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
                                 "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),

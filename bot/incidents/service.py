@@ -17,6 +17,7 @@ from bot.followups import service as followups
 from bot.incidents import commands as cmd
 from bot.incidents import escalation, queries, views
 from bot.incidents.commands import UpdateFields
+from bot.paging import service as paging
 from bot.postmortems import service as postmortems
 from bot.refusal import Refusal
 from bot.slack import outbox
@@ -120,6 +121,7 @@ def acknowledge(ctx: Ctx, incident: Incident, by: str) -> str:
         return f"Already acknowledged by <@{incident.acknowledged_by}>."
     incident.acknowledged_at, incident.acknowledged_by, incident.ack_due_at = ctx.now, by, None
     record(ctx, incident, by, "acknowledged", "Acknowledged")
+    paging.stop_pages(ctx, incident.id or 0, by)  # docs/paging.md: acknowledging stops the repeat pages
     happened(ctx, incident, "acknowledged")
     _refresh_channel(ctx, incident)
     _announce(ctx, incident, f":white_check_mark: <@{by}> acknowledged the incident.", purpose="ack")

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from bot.incidents import escalation, queries, views
 from bot.incidents.service import record
+from bot.paging import service as paging
 from bot.slack import outbox
 from bot.timers import claim
 from bot.work import BOT, Ctx, UnitOfWork
@@ -105,7 +106,8 @@ def _escalate_next(ctx: Ctx, incident: Incident, reason: str) -> None:
 
 
 def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) -> None:
-    """Notify one level (mention in the channel, a DM each, an invitation) and plan the next."""
+    """Notify one level (mention in the channel, a DM each, an invitation, a page through each
+    person's contacts beyond Slack: docs/paging.md) and plan the next."""
     who = escalation.resolve_targets(ctx.session, ctx.directory, incident, level.notify)
     incident.escalation_level = level.level
     incident.next_escalation_at = escalation.next_due(ctx.playbook, incident)
@@ -124,3 +126,4 @@ def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) 
           f"Join <#{incident.channel_id}>.")
     for user in who.users:
         outbox.post(ctx.session, ctx.now, user, dm, incident_id=incident.id, purpose="escalation_dm")
+    paging.page_level(ctx, incident, level.level, who.users, f"Escalated: {reason}")
