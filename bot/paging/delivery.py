@@ -81,7 +81,8 @@ class PageDelivery:
                 f"Join #{incident.channel_name or 'the incident channel'} in Slack. "
                 f"Page {page.round}; it repeats every {every} until someone acknowledges.")
         url = self._links.url(page.id or 0, ctx.now + ctx.playbook.paging.link_valid_for)
-        message = PageMessage(title=ctx.redact(f"{incident.ref} {severity}: {incident.title}")[:200],
+        title = " ".join(f"{incident.ref} {severity}: {incident.title}".split())  # one line: a mail header
+        message = PageMessage(title=ctx.redact(title)[:200],
                               text=ctx.redact(text), ack_url=url)
         return Job(send_id, send.kind, send.address, message)
 
@@ -91,8 +92,8 @@ class PageDelivery:
             if sender is None:
                 raise SendFailed(self._senders.off.get(job.kind, f"{job.kind} paging is off here"))
             sender.send(job.address, job.message)
-        except SendFailed as exc:
-            error = str(exc)
+        except Exception as exc:  # SendFailed says what the server said; anything else, only its kind
+            error = str(exc) if isinstance(exc, SendFailed) else f"{job.kind}: {type(exc).__name__}"
             log.warning("page_send_failed", send=job.send_id, kind=job.kind, error=error)
             self._work(lambda ctx: _failed(ctx, job.send_id, error))
             return 0
