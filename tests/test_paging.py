@@ -254,15 +254,22 @@ def test_acknowledging_in_slack_or_resolving_stops_the_pages(world: World) -> No
     assert [s.state for s in world.sends()] == [DUE]
     world.work(lambda ctx: incidents.acknowledge(ctx, ctx.session.get(Incident, incident_id), "U0CAROL"))
     assert [s.state for s in world.sends()] == [CANCELLED]
+    world.contact("U0CTO", "email", "cto@example.com")
+    world.work.directory = StaticDirectory({"platform-ops-lead": {"U0BOB"}, "cto": {"U0CTO"}})
+    world.clock.advance(timedelta(minutes=30))  # level 3 (30m) after acknowledgement: its people are paged
+    assert world.tick() == 1 and world.sends()[-1].address == "cto@example.com"
+    assert [s.state for s in world.sends()] == [CANCELLED, SENT]  # bob's page did not repeat: acknowledged
+    said = world.work(lambda ctx: incidents.acknowledge(ctx, ctx.session.get(Incident, incident_id), "U0CAROL"))
+    assert said == "Already acknowledged by <@U0CAROL>; the repeat pages have stopped."
     world.clock.advance(timedelta(minutes=30))
-    assert world.tick() == 0 and len(world.sends()) == 1  # no repeat: acknowledged
+    assert world.tick() == 0 and len(world.sends()) == 2
 
     resolved = world.declare("P1")
     world.incidents.run_due()
     world.work(lambda ctx: incidents.resolve(ctx, ctx.session.get(Incident, resolved), "Fixed", "U0CAROL"))
     world.clock.advance(timedelta(minutes=30))
     assert world.tick() == 0  # the SMS due and the repeat: neither goes out for a resolved incident
-    assert [s.state for s in world.sends()] == [CANCELLED, CANCELLED]
+    assert [s.state for s in world.sends()] == [CANCELLED, SENT, CANCELLED]
 
 
 def test_contacts_are_listed_in_paging_order_and_a_removed_one_is_not_paged(world: World) -> None:

@@ -118,6 +118,9 @@ def assign_role(ctx: Ctx, incident: Incident, role_name: str, user_id: str, by: 
 
 def acknowledge(ctx: Ctx, incident: Incident, by: str) -> str:
     if incident.acknowledged_at:
+        if paging.stop_pages(ctx, incident.id or 0, by):  # a later level's pages: docs/paging.md
+            record(ctx, incident, by, "page_acknowledged", "Pages stopped with /incident ack")
+            return f"Already acknowledged by <@{incident.acknowledged_by}>; the repeat pages have stopped."
         return f"Already acknowledged by <@{incident.acknowledged_by}>."
     incident.acknowledged_at, incident.acknowledged_by, incident.ack_due_at = ctx.now, by, None
     record(ctx, incident, by, "acknowledged", "Acknowledged")
