@@ -76,7 +76,9 @@ def test_contacts_then_a_page_acknowledged_from_its_link(paged: tuple[BotUnderTe
     assert _incident(bot).acknowledged_by == "U0BOB"
     assert any("Page acknowledged by <@U0BOB>" in text for text in _timeline(bot))
     bot.settle()
-    assert ":white_check_mark: <@U0BOB> acknowledged the incident." in bot.texts(channel)
+    texts = bot.texts(channel)
+    assert ":white_check_mark: <@U0BOB> acknowledged the incident." in texts
+    assert any(":pager: Paging <@U0BOB> beyond Slack until someone acknowledges" in text for text in texts)
     again = httpx.post(f"{bot.url}/page/ack?t={token}")  # ntfy's Acknowledge action: the token in the query
     assert again.status_code == 200 and "Already acknowledged" in again.text
 

@@ -116,6 +116,10 @@ def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) 
             + (f"\n_{level.description}_" if level.description else ""))
     if who.unresolved:
         text += f"\n:warning: Not found in this workspace: {', '.join(who.unresolved)}"
+    paged = paging.page_level(ctx, incident, level.level, who.users, f"Escalated: {reason}")
+    if paged:
+        text += (f"\n:pager: Paging {' '.join(f'<@{p.user_id}>' for p in paged)} beyond Slack until someone "
+                 "acknowledges (the link in the page, or `/incident ack`).")
     record(ctx, incident, BOT, "escalation", f"Escalated to level {level.level} ({reason}): {mentions}")
     outbox.post(ctx.session, ctx.now, incident.channel_id or "", text, incident_id=incident.id, purpose="escalation")
     if who.users and incident.channel_id:
@@ -126,4 +130,3 @@ def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) 
           f"Join <#{incident.channel_id}>.")
     for user in who.users:
         outbox.post(ctx.session, ctx.now, user, dm, incident_id=incident.id, purpose="escalation_dm")
-    paging.page_level(ctx, incident, level.level, who.users, f"Escalated: {reason}")
