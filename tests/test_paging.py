@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -80,9 +81,9 @@ class World:
     """One bot process's parts on a database; a second World on the same file is the process
     started again."""
 
-    def __init__(self, database: Path, playbook: Playbook, clock: FakeClock) -> None:
+    def __init__(self, database: Path | str, playbook: Playbook, clock: FakeClock) -> None:
         self.clock = clock
-        self.engine = make_engine(f"sqlite:///{database}")
+        self.engine = make_engine(database if isinstance(database, str) else f"sqlite:///{database}")
         self.work = UnitOfWork(self.engine, playbook, clock, StaticDirectory({"platform-ops-lead": {"U0BOB"}}),
                                redact=Redactor(tuple(ENV.values())))
         self.senders = senders.from_pack(playbook.paging, ENV)
@@ -288,3 +289,27 @@ def test_contacts_are_listed_in_paging_order_and_a_removed_one_is_not_paged(worl
     assert [s.state for s in world.sends()] == [DUE, DUE, CANCELLED]
     with pytest.raises(Exception, match="already have e-mail bob@example.com"):
         world.contact("U0BOB", "email", "bob@example.com")
+
+
+def test_two_replicas_on_postgresql_send_each_step_once(
+        postgres_url: str, services: tuple[SmtpServer, NtfyStandIn, TwilioStandIn]) -> None:
+    smtp, ntfy, twilio = services
+    for inbox in (smtp.received, ntfy.messages, twilio.messages):
+        inbox.clear()
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    engine.dispose()
+    clock, playbook = FakeClock(), paging_pack(*services)
+    one, two = World(postgres_url, playbook, clock), World(postgres_url, playbook, clock)
+    for kind, address in (("email", "bob@example.com"), ("ntfy", "bob-pager-7f3a"), ("sms", "+15551230001")):
+        one.contact("U0BOB", kind, address, after=timedelta(0))
+    one.declare("P1")
+    with ThreadPoolExecutor(4) as pool:
+        for _round in range(3):  # the first page, then two repeats, both replicas ticking at once
+            sent = list(pool.map(lambda world: world.tick(), [one, two, one, two]))
+            assert sum(sent) == 3
+            clock.advance(timedelta(minutes=10))
+    assert (len(smtp.received), len(ntfy.messages), len(twilio.messages)) == (3, 3, 3)
+    assert [s.round for s in one.sends()] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    one.close()
+    two.close()

@@ -18,7 +18,7 @@ from bot.paging.senders import from_pack
 from bot.paging.service import repeat_every
 from playbooks.check import check
 from playbooks.loader import load_playbook
-from playbooks.paging import PagingSettings, SmsSettings
+from playbooks.paging import EmailSettings, PagingSettings, SmsSettings
 
 pytestmark = pytest.mark.kind("unit")
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
@@ -103,6 +103,8 @@ def test_the_bundled_pack_pages_by_ntfy_only_until_smtp_and_twilio_are_configure
     senders = from_pack(load_playbook().paging, {})
     assert set(senders.by_kind) == {"ntfy"}
     assert "email.host" in senders.off["email"] and "sms.sender" in senders.off["sms"]
+    no_ca = PagingSettings(email=EmailSettings(host="smtp.example.com", ca_file="/nonexistent/ca.pem"))
+    assert "email.ca_file /nonexistent/ca.pem cannot be read" in from_pack(no_ca, {}).off["email"]
     sms = PagingSettings(sms=SmsSettings(sender="+15005550006"))
     assert from_pack(sms, {"TWILIO_ACCOUNT_SID": "AC1"}).off["sms"] == \
         "SMS paging is off here: TWILIO_AUTH_TOKEN is not set."

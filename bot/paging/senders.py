@@ -29,8 +29,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
+import structlog
+
 from playbooks.paging import EmailSettings, NtfySettings, PagingSettings, SmsSettings
 
+log = structlog.get_logger(__name__)
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "opsbot (paging)"
 
@@ -130,7 +133,11 @@ def from_pack(settings: PagingSettings, env: Mapping[str, str] | None = None) ->
     if email.host is None:
         off["email"] = "E-mail paging is off here: paging.yaml names no SMTP server (email.host)."
     else:
-        by_kind["email"] = EmailSender(email, env.get(email.username_env), env.get(email.password_env))
+        try:
+            by_kind["email"] = EmailSender(email, env.get(email.username_env), env.get(email.password_env))
+        except (OSError, ssl.SSLError) as exc:
+            off["email"] = f"E-mail paging is off here: email.ca_file {email.ca_file} cannot be read ({exc})."
+            log.warning("paging_email_off", reason=off["email"])
     if settings.ntfy.server is None:
         off["ntfy"] = "Push paging is off here: paging.yaml names no ntfy server (ntfy.server)."
     else:
