@@ -83,7 +83,8 @@ class PageDelivery:
         url = self._links.url(page.id or 0, ctx.now + ctx.playbook.paging.link_valid_for)
         title = " ".join(f"{incident.ref} {severity}: {incident.title}".split())  # one line: a mail header
         message = PageMessage(title=ctx.redact(title)[:200],
-                              text=ctx.redact(text), ack_url=url)
+                              text=ctx.redact(text), ack_url=url,
+                              short=ctx.redact(f"Escalation level {page.level}, page {page.round}."))
         return Job(send_id, send.kind, send.address, message)
 
     def _send(self, job: Job) -> int:

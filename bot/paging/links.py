@@ -1,7 +1,8 @@
 """Acknowledge links: signed, expiring tokens naming one page, served by the bot at ``/page/ack``.
 
-A token is ``<page id>.<expiry, Unix seconds>.<HMAC-SHA256 of both, base64url>``: the bot needs no
-row to check one, a changed digit breaks the signature, and nothing in it is secret. A GET of the
+A token is ``<page id>.<expiry, Unix seconds>.<HMAC-SHA256 of both, its first 128 bits in base64url>``
+(short enough for a link in one SMS): the bot needs no row to check one, a changed digit breaks the
+signature, and nothing in it is secret. A GET of the
 link only shows a confirmation page (mail and chat link scanners follow GETs); the page's button
 POSTs the token back, and only that acknowledges (docs/paging.md).
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 PATH = "/page/ack"
-_TOKEN = re.compile(r"([0-9]{1,12})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
+_TOKEN = re.compile(r"([0-9]{1,12})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class LinkSigner:
         return LinkOk(int(page_id))
 
     def _signature(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()
+        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

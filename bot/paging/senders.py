@@ -43,6 +43,7 @@ class PageMessage:
     title: str  # "INC-0007 P1 - High: Checkout is failing"
     text: str  # what happened and what to do, without the link
     ack_url: str
+    short: str = ""  # the gist for an SMS, where every 160 characters cost: "Escalation level 2: …"
 
 
 class SendFailed(Exception):
@@ -109,7 +110,7 @@ class TwilioSender:
         self._headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
 
     def send(self, address: str, page: PageMessage) -> None:
-        body = f"{page.title}. {page.text} Ack: {page.ack_url}"
+        body = f"{page.title}. {page.short or page.text} Ack: {page.ack_url}"
         form = urllib.parse.urlencode({"To": address, "From": self._from, "Body": body[:1500]})
         _post(self._url, form.encode(), self._headers, "Twilio")
 
