@@ -32,8 +32,16 @@ def after(playbook: Playbook, contact: ContactMethod) -> timedelta:
 
 def contacts(ctx: Ctx, user: str) -> list[ContactMethod]:
     """A person's contacts in the order they are paged."""
-    found = ctx.session.exec(select(ContactMethod).where(ContactMethod.user_id == user)).all()
-    return sorted(found, key=lambda c: (after(ctx.playbook, c), ctx.playbook.paging.rank(c.kind), c.id or 0))
+    return contacts_of(ctx, [user]).get(user, [])
+
+
+def contacts_of(ctx: Ctx, users: list[str]) -> dict[str, list[ContactMethod]]:
+    """Each person's contacts in the order they are paged (one query for a whole escalation level)."""
+    found = ctx.session.exec(select(ContactMethod).where(col(ContactMethod.user_id).in_(users))).all()
+    by_user: dict[str, list[ContactMethod]] = {}
+    for contact in sorted(found, key=lambda c: (after(ctx.playbook, c), ctx.playbook.paging.rank(c.kind), c.id or 0)):
+        by_user.setdefault(contact.user_id, []).append(contact)
+    return by_user
 
 
 def add_contact(ctx: Ctx, user: str, wanted: AddContact, off: str | None) -> str:
@@ -92,26 +100,25 @@ def page_level(ctx: Ctx, incident: Incident, level: int, users: list[str], reaso
     """Start paging each person of an escalation level who has contacts beyond Slack: the first
     round is due now (each contact after its delay), the next after the level's interval."""
     assert incident.id is not None
-    started = []
-    for user in users:
-        exists = ctx.session.exec(select(Page.id).where(Page.incident_id == incident.id)
-                                  .where(Page.level == level).where(Page.user_id == user)).first()
-        if exists is not None or not contacts(ctx, user):
-            continue
-        page = Page(incident_id=incident.id, level=level, user_id=user, reason=reason[:500], created_at=ctx.now,
+    paged = set(ctx.session.exec(select(Page.user_id).where(Page.incident_id == incident.id)
+                                 .where(Page.level == level)).all())
+    reachable = contacts_of(ctx, [u for u in users if u not in paged])
+    started = [Page(incident_id=incident.id, level=level, user_id=user, reason=reason[:500], created_at=ctx.now,
                     round=1, next_round_at=ctx.now + repeat_every(ctx.playbook, level))
-        ctx.session.add(page)
-        ctx.session.flush()
-        plan_round(ctx, page)
-        started.append(page)
+               for user in dict.fromkeys(users) if user in reachable]
+    ctx.session.add_all(started)
+    ctx.session.flush()
+    for page in started:
+        plan_round(ctx, page, reachable[page.user_id])
     return started
 
 
-def plan_round(ctx: Ctx, page: Page) -> list[PageSend]:
+def plan_round(ctx: Ctx, page: Page, reachable: list[ContactMethod] | None = None) -> list[PageSend]:
     """One send per contact for the page's current round, each due after its delay."""
     assert page.id is not None
     sends = [PageSend(page_id=page.id, round=page.round, contact_id=c.id, kind=c.kind, address=c.address,
-                      state=DUE, due_at=ctx.now + after(ctx.playbook, c)) for c in contacts(ctx, page.user_id)]
+                      state=DUE, due_at=ctx.now + after(ctx.playbook, c))
+             for c in (reachable if reachable is not None else contacts(ctx, page.user_id))]
     ctx.session.add_all(sends)
     return sends
 
