@@ -79,12 +79,12 @@ class PageDelivery:
         every = format_duration(repeat_every(ctx.playbook, page.level))
         text = (f"Escalation level {page.level}: {incident.ref} ({severity}) needs you. {page.reason}. "
                 f"Join #{incident.channel_name or 'the incident channel'} in Slack. "
-                f"Page {page.round}; it repeats every {every} until someone acknowledges.")
+                f"Page {send.round}; it repeats every {every} until someone acknowledges.")
         url = self._links.url(page.id or 0, ctx.now + ctx.playbook.paging.link_valid_for)
         title = " ".join(f"{incident.ref} {severity}: {incident.title}".split())  # one line: a mail header
         message = PageMessage(title=ctx.redact(title)[:200],
                               text=ctx.redact(text), ack_url=url,
-                              short=ctx.redact(f"Escalation level {page.level}, page {page.round}."))
+                              short=ctx.redact(f"Escalation level {page.level}, page {send.round}."))
         return Job(send_id, send.kind, send.address, message)
 
     def _send(self, job: Job) -> int:
@@ -112,8 +112,8 @@ def _failed(ctx: Ctx, send_id: int, error: str) -> None:
     send = ctx.session.get(PageSend, send_id)
     page = ctx.session.get(Page, send.page_id) if send else None
     incident = ctx.session.get(Incident, page.incident_id) if page else None
-    if send is None or page is None or incident is None:
-        return
+    if send is None or page is None or incident is None or send.state != DUE:
+        return  # cancelled while it was being sent (acknowledged, resolved, the contact removed)
     retry = ctx.playbook.paging.retry
     send.attempts += 1
     send.error = error[:500]

@@ -7,7 +7,7 @@ A person's contacts are paged in one order: by delay, then by the pack's order o
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -123,13 +123,13 @@ def plan_round(ctx: Ctx, page: Page, reachable: list[ContactMethod] | None = Non
     return sends
 
 
-def stop_pages(ctx: Ctx, incident_id: int, by: str, *, at: datetime | None = None) -> int:
+def stop_pages(ctx: Ctx, incident_id: int, by: str) -> int:
     """Every page of the incident stops repeating and what it still had due is cancelled; returns
     how many pages were still going."""
     going = ctx.session.exec(select(Page).where(Page.incident_id == incident_id)
                              .where(col(Page.stopped_at).is_(None))).all()
     for page in going:
-        page.stopped_at, page.stopped_by, page.next_round_at = at or ctx.now, by, None
+        page.stopped_at, page.stopped_by, page.next_round_at = ctx.now, by, None
         ctx.session.exec(update(PageSend).where(col(PageSend.page_id) == page.id)  # type: ignore[call-overload]
                          .where(col(PageSend.state) == DUE).values(state=CANCELLED, due_at=None)
                          .execution_options(synchronize_session=False))
