@@ -87,6 +87,12 @@ def test_contacts_then_a_page_acknowledged_from_its_link(paged: tuple[BotUnderTe
     bot.rt.paging.run()
     assert len(smtp.received) == 1 and len(ntfy.messages) == 1
 
+    listed = bot.slack.command("U0BOB", "C0GENERAL", "/oncall", "contact list").body
+    assert "1. e-mail bob@example.com, at once" in listed and "2. ntfy push bob-pager-7f3a" in listed
+    removed = bot.slack.command("U0BOB", "C0GENERAL", "/oncall", "contact remove 2").body
+    assert "Removed ntfy push bob-pager-7f3a." in removed and "bob-pager" not in removed.split("\n", 1)[1]
+    assert "no contact number 5" in bot.slack.command("U0BOB", "C0GENERAL", "/oncall", "contact remove 5").body
+
     page, expires, signature = token.split(".")
     assert httpx.get(f"{bot.url}/page/ack", params={"t": f"{int(page) + 1}.{expires}.{signature}"}).status_code == 403
     assert httpx.post(f"{bot.url}/page/ack", data={"t": "nonsense"}).status_code == 400
