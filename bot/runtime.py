@@ -186,6 +186,9 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     links = LinkSigner(signing_key(os.environ.get(playbook.paging.secret_env),
                                    settings.signing_secret or settings.bot_token),
                        playbook.paging.public_url or f"http://127.0.0.1:{settings.port}")
+    if senders.by_kind and playbook.paging.public_url is None:
+        log.warning("paging_links_local", reason="paging.yaml sets no public_url: acknowledge links in pages "
+                    f"point at {links.base_url}, which phones cannot reach")
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
