@@ -38,6 +38,7 @@ from handlers import (
     messages,
     notices,
     ops,
+    paging,
     reports,
     status_page,
     timeline,
@@ -47,7 +48,7 @@ from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
-            home, status_page, reports)
+            home, status_page, reports, paging)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 

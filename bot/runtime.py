@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,11 @@ from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
 from bot.metrics import Metrics
 from bot.ops.registry import operation_problems
+from bot.paging import senders as page_senders
+from bot.paging.delivery import PageDelivery
+from bot.paging.links import LinkSigner, signing_key
+from bot.paging.senders import Senders
+from bot.paging.timers import PageTimers
 from bot.postmortems.publish import PostmortemPublisher
 from bot.reports import digest
 from bot.settings import Settings
@@ -89,6 +95,12 @@ class Runtime:
     """The post-mortem drafts' canvases and files (``bot.postmortems.publish``), in the background."""
     report_charts: Background
     """The weekly digests' charts (``bot.reports.digest``), uploaded in the background."""
+    page_senders: Senders
+    """E-mail, ntfy and SMS as ``paging.yaml`` and the environment configure them (docs/paging.md)."""
+    page_links: LinkSigner
+    page_timers: PageTimers
+    paging: Background
+    """Pages through people's contact methods (``bot.paging.delivery``), in the background."""
     alert_secrets: IntakeSecrets
     metrics: Metrics
     """``GET /metrics``: the counters this process keeps, and figures read from the database at each scrape."""
@@ -123,6 +135,8 @@ class Runtime:
         self.safely(self.executor.tick)
         self.safely(self.alerts.run)
         self.safely(self.followups.run_due)
+        self.safely(self.page_timers.run_due)
+        self.paging.kick()
         self.history_reads.kick()
         self.safely(timeline_flows.forget_old_events, self.work)
         self.trackers.kick()
@@ -182,6 +196,13 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     history = HistoryReads(work, gateway)
     home = HomeRefresh(lambda user, notice: home_flows.publish(work, gateway, user, notice))
     work.observers.append(lambda changed: home.changed(home_service.affected(changed)))
+    senders = page_senders.from_pack(playbook.paging)
+    links = LinkSigner(signing_key(os.environ.get(playbook.paging.secret_env),
+                                   settings.signing_secret or settings.bot_token),
+                       playbook.paging.public_url or f"http://127.0.0.1:{settings.port}")
+    if senders.by_kind and playbook.paging.public_url is None:
+        log.warning("paging_links_local", reason="paging.yaml sets no public_url: acknowledge links in pages "
+                    f"point at {links.base_url}, which phones cannot reach")
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
@@ -197,6 +218,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
                             slow_pool),
         postmortems=Background("postmortem_publish", PostmortemPublisher(work, gateway).run_due, slow_pool),
         report_charts=Background("report_charts", digest.DigestCharts(work, gateway).run_due, slow_pool),
+        page_senders=senders, page_links=links, page_timers=PageTimers(work),
+        paging=Background("paging", PageDelivery(work, senders, links).run_due, slow_pool),
         alert_secrets=load_secrets(playbook.alerts),
         metrics=Metrics(engine, playbook, clock),
         listened=ListenedChannels(gateway, playbook.alerts.listen_channels),

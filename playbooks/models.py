@@ -28,6 +28,7 @@ from playbooks.changes import ChangeSettings
 from playbooks.common import ChannelName, PackModel, Target, TimeZoneName
 from playbooks.durations import Duration, format_duration
 from playbooks.maintenance import MaintenanceSettings
+from playbooks.paging import PagingSettings
 from playbooks.public import PublicSettings
 from playbooks.record import RecordSettings
 from playbooks.rollback import RollbackSettings
@@ -82,6 +83,8 @@ class EscalationLevel(PackModel):
     after: Duration
     description: str = ""
     notify: list[Target]
+    repeat_every: Duration | None = None
+    """Pages to this level's people repeat at this interval until acknowledged (None: paging.yaml's)."""
 
 
 class Role(PackModel):
@@ -170,6 +173,7 @@ class Playbook(PackModel):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     windows: WindowSettings = WindowSettings()
     record: RecordSettings = RecordSettings()
+    paging: PagingSettings = PagingSettings()
 
     @field_validator("severities", mode="before")
     @classmethod

@@ -51,6 +51,8 @@ def test_every_path_in_the_sandbox_pack_is_in_the_folder(tmp_path: Path) -> None
     assert playbook.backups.database.port == 54321 and playbook.maintenance.backup is True
     assert playbook.maintenance.nginx.site_config.startswith(str(folder))
     assert playbook.schedules == {}, "only what someone asks for runs"
+    paging = playbook.paging
+    assert (paging.ntfy.server, paging.email.host, paging.sms.sender) == (None, None, None), "no page leaves"
     unavailable = {name: a.unavailable for name, a in playbook.actions.items() if a.unavailable}
     assert list(unavailable) == ["rollback"] and "Docker Engine" in unavailable["rollback"]
     assert set(playbook.actions) == set(yaml.safe_load((PACK_DIR / "actions.yaml").read_text()))

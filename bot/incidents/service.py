@@ -17,6 +17,7 @@ from bot.followups import service as followups
 from bot.incidents import commands as cmd
 from bot.incidents import escalation, queries, views
 from bot.incidents.commands import UpdateFields
+from bot.paging import service as paging
 from bot.postmortems import service as postmortems
 from bot.refusal import Refusal
 from bot.slack import outbox
@@ -117,9 +118,13 @@ def assign_role(ctx: Ctx, incident: Incident, role_name: str, user_id: str, by: 
 
 def acknowledge(ctx: Ctx, incident: Incident, by: str) -> str:
     if incident.acknowledged_at:
+        if paging.stop_pages(ctx, incident.id or 0, by):  # a later level's pages: docs/paging.md
+            record(ctx, incident, by, "page_acknowledged", "Pages stopped with /incident ack")
+            return f"Already acknowledged by <@{incident.acknowledged_by}>; the repeat pages have stopped."
         return f"Already acknowledged by <@{incident.acknowledged_by}>."
     incident.acknowledged_at, incident.acknowledged_by, incident.ack_due_at = ctx.now, by, None
     record(ctx, incident, by, "acknowledged", "Acknowledged")
+    paging.stop_pages(ctx, incident.id or 0, by)  # docs/paging.md: acknowledging stops the repeat pages
     happened(ctx, incident, "acknowledged")
     _refresh_channel(ctx, incident)
     _announce(ctx, incident, f":white_check_mark: <@{by}> acknowledged the incident.", purpose="ack")

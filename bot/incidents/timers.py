@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from bot.incidents import escalation, queries, views
 from bot.incidents.service import record
+from bot.paging import service as paging
 from bot.slack import outbox
 from bot.timers import claim
 from bot.work import BOT, Ctx, UnitOfWork
@@ -105,7 +106,8 @@ def _escalate_next(ctx: Ctx, incident: Incident, reason: str) -> None:
 
 
 def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) -> None:
-    """Notify one level (mention in the channel, a DM each, an invitation) and plan the next."""
+    """Notify one level (mention in the channel, a DM each, an invitation, a page through each
+    person's contacts beyond Slack: docs/paging.md) and plan the next."""
     who = escalation.resolve_targets(ctx.session, ctx.directory, incident, level.notify)
     incident.escalation_level = level.level
     incident.next_escalation_at = escalation.next_due(ctx.playbook, incident)
@@ -114,6 +116,10 @@ def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) 
             + (f"\n_{level.description}_" if level.description else ""))
     if who.unresolved:
         text += f"\n:warning: Not found in this workspace: {', '.join(who.unresolved)}"
+    paged = paging.page_level(ctx, incident, level.level, who.users, f"Escalated: {reason}")
+    if paged:
+        text += (f"\n:pager: Paging {' '.join(f'<@{p.user_id}>' for p in paged)} beyond Slack until someone "
+                 "acknowledges (the link in the page, or `/incident ack`).")
     record(ctx, incident, BOT, "escalation", f"Escalated to level {level.level} ({reason}): {mentions}")
     outbox.post(ctx.session, ctx.now, incident.channel_id or "", text, incident_id=incident.id, purpose="escalation")
     if who.users and incident.channel_id:

@@ -5,7 +5,8 @@ folder (``OPSBOT_PLAYBOOKS``), so it replaces the bundled files that name the ho
 ``backups.yaml`` (the demo database, backups in the folder), ``maintenance.yaml`` (the sandbox's
 nginx, Redis and flag file), ``actions.yaml`` (the bundled actions, those the sandbox cannot run
 marked ``unavailable`` with the reason) and ``schedules.yaml`` (empty: in the sandbox only what
-someone asks for runs, so a cron backup never holds the lock a person is about to need).
+someone asks for runs, so a cron backup never holds the lock a person is about to need) and
+``paging.yaml`` (no ntfy server: pages never leave the machine; e-mail and SMS are off as bundled).
 ``rollback.yaml`` stays bundled: its action is unavailable here, so nothing reads it.
 """
 
@@ -37,7 +38,7 @@ def render_pack(site: SandboxSite) -> Path:
     for name, reason in reasons.items():
         actions[name]["unavailable"] = reason
     files = {"actions.yaml": actions, "schedules.yaml": {}, "backups.yaml": backups(site),
-             "maintenance.yaml": maintenance(site)}
+             "maintenance.yaml": maintenance(site), "paging.yaml": {"ntfy": {"server": None}}}
     for name, document in files.items():
         (folder / name).write_text("# Rendered by `opsbot sandbox` at start; edits are overwritten.\n"
                                    + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
