@@ -20,6 +20,7 @@ import docker.errors
 import requests
 from docker.utils import parse_repository_tag
 
+from bot.executor.local import telling_line
 from bot.executor.plan import Cancelled, ProcessResult, StepFailed
 
 DEFAULT_BASE_URL = "unix:///var/run/docker.sock"
@@ -71,8 +72,8 @@ class DockerRunner:
             code = self._exit_code(exec_id)
         result = ProcessResult(tuple(argv), code, redact(tail.text()), time.monotonic() - started)
         if check and code != 0:
-            detail = result.output.strip().splitlines()[-1] if result.output.strip() else "no output"
-            raise StepFailed(f"{Path(argv[0]).name} in container {container} exited with {code}: {detail[:300]}")
+            raise StepFailed(f"{Path(argv[0]).name} in container {container} exited with {code}: "
+                             f"{telling_line(result.output)}")
         return result
 
     def restart(self, container: str, *, timeout_seconds: int = 10) -> None:

@@ -87,8 +87,7 @@ class LocalRunner:
         failed = [r for r in results if r.returncode != 0]
         if check and failed:
             first = failed[0]
-            detail = first.output.strip().splitlines()[-1] if first.output.strip() else "no output"
-            raise StepFailed(f"{Path(first.argv[0]).name} exited with {first.returncode}: {detail[:300]}")
+            raise StepFailed(f"{Path(first.argv[0]).name} exited with {first.returncode}: {telling_line(first.output)}")
         return results
 
     def _wait(self, procs: list[subprocess.Popen[bytes]]) -> str | None:
@@ -133,6 +132,20 @@ class LocalRunner:
             return self._redact(text)
 
         return redact
+
+
+ROOT_CAUSES = ("No space left on device", "Disk quota exceeded")
+"""Said once by the process that hit it, then drowned by what failed because of it (``pg_dump -j``
+ends with "a worker process died unexpectedly"): the line that says one of these is the one shown."""
+
+
+def telling_line(output: str) -> str:
+    """The line of a failed process's output that says why: one naming a root cause, else the last."""
+    lines = output.strip().splitlines()
+    if not lines:
+        return "no output"
+    cause = next((line for line in reversed(lines) if any(c in line for c in ROOT_CAUSES)), lines[-1])
+    return cause[:300]
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
