@@ -7,6 +7,7 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -128,12 +129,22 @@ class Runtime:
         except Exception:  # a failed pass is retried on the next tick; never kill the scheduler
             log.exception("background_work_failed", work=getattr(fn, "__qualname__", str(fn)))
 
+    def stopping(self) -> None:
+        """The start of a shutdown (SIGTERM), while requests in flight still finish: no Slack call
+        is started any more (queued ones stay queued for the next start), and every run's processes
+        are being stopped. Returns at once; ``close`` waits."""
+        self.delivery.stop()
+        self.executor.worker.stop_all()
+
     def close(self) -> None:
-        self.executor.worker.stop_all()  # child processes stop; each run is recorded as stopped
+        """Stop everything, within Docker's 10 s: runs stop their process groups (SIGTERM, SIGKILL
+        after 5 s) and are recorded as interrupted; work waiting in the pools that has not started is
+        dropped (its rows wait in the database); work that has started finishes."""
+        self.stopping()
         self.run_pool.shutdown(wait=True, cancel_futures=True)
         self.intake_pool.shutdown(wait=True, cancel_futures=False)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
-        self.slow_pool.shutdown(wait=True, cancel_futures=False)
+        self.slow_pool.shutdown(wait=True, cancel_futures=True)
         self.gateway.close()
         self.engine.dispose()
 
@@ -155,7 +166,9 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
 
     def kick_delivery() -> None:
         """Deliver queued Slack calls now, in the background (the scheduler tick retries the rest)."""
-        slow_pool.submit(Runtime.safely, delivery.deliver_due)
+        if not delivery.stopped:  # shutting down: they stay queued for the next start
+            with suppress(RuntimeError):  # the pool has just shut down: the same
+                slow_pool.submit(Runtime.safely, delivery.deliver_due)
 
     redact = Redactor(settings.secrets)
 
