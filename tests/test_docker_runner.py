@@ -120,6 +120,30 @@ def test_cancel_stops_a_running_exec_promptly(dockerd: Dockerd, web: str) -> Non
     assert time.monotonic() - started < 3
 
 
+def _running_in(dockerd: Dockerd, container: str) -> list[str]:
+    """The command lines of the container's processes (``docker top``)."""
+    assert dockerd.api is not None
+    top = dockerd.api.top(container, ps_args="-o pid,args")
+    return [row[-1] for row in top.get("Processes") or []]
+
+
+def test_cancel_stops_the_exec_and_its_children_inside_the_container(dockerd: Dockerd, web: str) -> None:
+    """The Engine API only closes the stream: the command itself is stopped by a second exec."""
+    cancel = threading.Event()
+    runner = DockerRunner(dockerd.base_url, redact=_redact, cancel=cancel)
+    argv = ["sh", "-c", "trap '' TERM; sleep 301 & sleep 302 & wait"]  # ignores SIGTERM: SIGKILL after the grace
+    threading.Timer(0.5, cancel.set).start()
+    with pytest.raises(Cancelled, match="cancelled"):
+        runner.exec("web", argv)
+    assert not any("sleep 30" in line for line in _running_in(dockerd, "web")), _running_in(dockerd, "web")
+
+    other = DockerRunner(dockerd.base_url, redact=_redact, deadline=time.monotonic() + 0.5)
+    with pytest.raises(Cancelled, match="timed out"):
+        other.exec("web", ["sleep", "303"])
+    assert not any("sleep 303" in line for line in _running_in(dockerd, "web"))
+    assert any("sleep infinity" in line for line in _running_in(dockerd, "web")), "nothing else was hit"
+
+
 def test_deadline_stops_a_quiet_exec(dockerd: Dockerd, web: str) -> None:
     runner = DockerRunner(dockerd.base_url, redact=_redact, deadline=time.monotonic() + 0.5)
     with pytest.raises(Cancelled, match="timed out"):

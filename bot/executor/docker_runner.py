@@ -5,6 +5,7 @@ container, no such image), because it is shown in Slack and kept in the audit re
 
 from __future__ import annotations
 
+import secrets
 import socket
 import struct
 import threading
@@ -18,12 +19,22 @@ from typing import IO, Any, BinaryIO
 import docker
 import docker.errors
 import requests
+import structlog
 from docker.utils import parse_repository_tag
 
 from bot.executor.local import telling_line
 from bot.executor.plan import Cancelled, ProcessResult, StepFailed
 
+log = structlog.get_logger(__name__)
 DEFAULT_BASE_URL = "unix:///var/run/docker.sock"
+EXEC_MARK = "OPSBOT_EXEC"
+"""Set in the environment of every exec (a random value each): how a second exec finds the first
+one's processes inside the container to stop them (``DockerRunner._stop_exec``)."""
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL, as for local processes
+_KILL_MARKED = ('for p in /proc/[0-9]*; do '
+                'if tr "\\000" "\\n" < "$p/environ" 2>/dev/null | grep -qx "$2"; then kill -"$1" "${p#/proc/}"; fi; '
+                'done 2>/dev/null; true')
+"""``sh -c`` script: signal $1 to every process of the container whose environment holds the line $2."""
 TAIL_BYTES = 16_384
 CHUNK = 1 << 20  # the most read from the stream at once: memory stays flat whatever the output size
 WATCH = 0.1  # seconds between cancel/deadline checks while an exec streams
@@ -58,15 +69,18 @@ class DockerRunner:
         redact = self._redactor(env)
         started = time.monotonic()
         self._check()
+        mark = secrets.token_hex(8)
         with self._errors(redact, container=container):
             api = self._api()
-            exec_id = api.exec_create(container, argv, stdin=stdin is not None, environment=dict(env or {}))["Id"]
+            exec_id = api.exec_create(container, argv, stdin=stdin is not None,
+                                      environment={**dict(env or {}), EXEC_MARK: mark})["Id"]
             conn = api.exec_start(exec_id, socket=True)
         tail = _Tail()
         with ExitStack() as stack:
             out = stack.enter_context(stdout.open("wb")) if stdout else None
             stopped = self._stream(conn, out, tail, stdin)
         if stopped:
+            self._stop_exec(container, exec_id, mark)
             raise Cancelled(stopped)
         with self._errors(redact, container=container):
             code = self._exit_code(exec_id)
@@ -201,6 +215,34 @@ class DockerRunner:
             with suppress(OSError):
                 sock.close()
         return why[0] if why else None
+
+    def _stop_exec(self, container: str, exec_id: str, mark: str) -> None:
+        """Cancel or the timeout: the Engine API can close the stream but cannot signal an exec, and
+        the PID ``exec inspect`` reports is the daemon's, not the container's (a ``kill`` of it in the
+        container would hit whatever has that number there). So a second exec signals, inside the
+        container, the processes whose environment carries this exec's mark (its children inherit
+        it): SIGTERM, then SIGKILL to what is left after ``KILL_GRACE``. Needs ``sh`` in the image;
+        what cannot be stopped is logged with the exec's host PID."""
+        api = self._api()
+        pid = None
+        for sig in ("TERM", "KILL"):
+            try:
+                info = api.exec_inspect(exec_id)
+                pid = info.get("Pid") or pid
+                if not info.get("Running"):
+                    return
+                killer = api.exec_create(container, ["sh", "-c", _KILL_MARKED, "sh", sig, f"{EXEC_MARK}={mark}"])
+                api.exec_start(killer["Id"])
+                until = time.monotonic() + KILL_GRACE
+                while time.monotonic() < until:
+                    if not api.exec_inspect(exec_id).get("Running"):
+                        return
+                    time.sleep(WATCH)
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                log.warning("docker_exec_not_stopped", container=container, exec_id=exec_id, pid=pid,
+                            error=type(exc).__name__)
+                return
+        log.warning("docker_exec_still_running", container=container, exec_id=exec_id, pid=pid)
 
     def _exit_code(self, exec_id: str) -> int:
         """The engine may report the exec as running for a moment after its stream ends."""
