@@ -92,6 +92,8 @@ class RunWorker:
     def execute(self, run_id: int) -> str | None:
         """Claim and run; returns the final status, or None when the run was not ours to start."""
         work = self.deps.work
+        if self._stopping:  # shutting down: the run stays approved for the next start
+            return None
         run = work(lambda ctx: lifecycle.claim(ctx, run_id, self.identity))
         if run is None:
             return None
@@ -102,6 +104,8 @@ class RunWorker:
         cancel = threading.Event()
         with self._lock:
             self._cancels[run_id] = cancel
+        if self._stopping:  # stop_all ran between the claim and here
+            cancel.set()
         deadline = time.monotonic() + action.timeout.total_seconds()
         scratch = Path(tempfile.mkdtemp(prefix=f"opsbot-run-{run_id}-", dir=self.deps.workdir))
         recorder = _Recorder(LocalRunner(redact=work.redact, cancel=cancel, deadline=deadline,
