@@ -60,3 +60,66 @@ def test_a_reused_pid_is_never_signalled_and_the_recorded_group_is_stopped_whole
     assert processes.group_members(sleeper.pid) == [], "the leader and its child are gone"
     assert sleeper.wait(timeout=5) == -15
     assert not processes.stop_group(found, grace=1), "an ended process is not signalled again"
+
+
+def test_only_runs_of_a_dead_bot_process_on_this_machine_are_orphans(tmp_path: Path) -> None:
+    from sqlmodel import Session, select
+
+    from bot.executor import lifecycle
+    from bot.work import UnitOfWork
+    from playbooks.loader import load_playbook
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+    from storage.runs import FAILED, RUNNING, Run, RunProcess
+    from tests.support.clock import FakeClock
+    from tests.support.directory import StaticDirectory
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    me = processes.this_process()
+    assert me is not None
+    host = processes.machine().split("/", 1)[0]
+    workers = {
+        "alive": me,  # this very process: its runs are running
+        "killed": Identity(me.machine, ended.pid, me.start - 1),  # a bot of this machine that is gone
+        "rebooted": Identity(f"{host}/an-earlier-boot", me.pid, me.start),  # the same PID before a reboot
+        "elsewhere": Identity("another-host/its-boot", 4242, 1),  # another machine's to find
+    }
+    engine = make_engine(f"sqlite:///{tmp_path}/opsbot.db")
+    upgrade(engine)
+    now = FakeClock()()
+
+    def run(action: str, status: str, worker: Identity) -> Run:
+        return Run(action=action, params="{}", risk="low", approvals_needed=0, requested_by="U0ALICE",
+                   requested_in="C0PLATFORM", source="command", plan="[]", status=status, worker=worker.key,
+                   requested_at=now)
+
+    with Session(engine) as session:
+        for name, worker in workers.items():
+            session.add(run(name, RUNNING, worker))
+        reaped = run("reaped", FAILED, workers["killed"])  # marked by reap_stale, its process still recorded
+        session.add(reaped)
+        session.commit()
+        session.add(RunProcess(run_id=reaped.id, machine=me.machine, pid=ended.pid, start=me.start - 1,
+                               command="sleep 600", started_at=now))
+        session.commit()
+    work = UnitOfWork(engine, load_playbook(), FakeClock(), StaticDirectory())
+
+    found = {o.run_id: o for o in work(lifecycle.orphaned)}
+    with Session(engine) as session:
+        names = {run.id: run.action for run in session.exec(select(Run)).all()}
+    assert sorted(names[run_id] for run_id in found) == ["killed", "reaped", "rebooted"]
+    [(_, process, _)] = next(o for o in found.values() if names[o.run_id] == "reaped").processes
+    assert not processes.stop_group(process, grace=1), "its PID belongs to nobody it started"
+
+    for orphan in found.values():
+        work(lambda ctx, o=orphan: lifecycle.interrupted(ctx, o, []))
+    assert work(lifecycle.orphaned) == []
+    with Session(engine) as session:
+        outcomes = {run.action: (run.status, run.outcome) for run in session.exec(select(Run)).all()}
+        assert session.exec(select(RunProcess)).all() == []
+    assert outcomes["alive"] == (RUNNING, "") and outcomes["elsewhere"] == (RUNNING, "")
+    assert outcomes["killed"][0] == FAILED and outcomes["killed"][1].startswith(
+        "Interrupted: the bot process running it stopped (killed or crashed)")
+    assert outcomes["rebooted"][0] == FAILED
+    engine.dispose()
