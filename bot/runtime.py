@@ -20,7 +20,7 @@ from bot.alerts.pump import AlertPump
 from bot.background import Background
 from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
-from bot.executor.docker_runner import DockerLookups, DockerRunner
+from bot.executor.docker_runner import DockerLookups, DockerRunner, ExecTrack
 from bot.executor.executor import Executor
 from bot.executor.worker import RunWorker, WorkerDeps
 from bot.followups import trackers
@@ -172,9 +172,9 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
 
     redact = Redactor(settings.secrets)
 
-    def docker(cancel: threading.Event, deadline: float | None) -> DockerRunner:
+    def docker(cancel: threading.Event, deadline: float | None, track: ExecTrack | None) -> DockerRunner:
         """Connects on first use only: a bot without Docker runs everything else."""
-        return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline)
+        return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline, track=track)
 
     work = UnitOfWork(engine, playbook, clock, SlackDirectory(gateway), deliver=kick_delivery, redact=redact,
                       lookups=DockerLookups(settings.docker_host, redact=redact))

@@ -53,14 +53,19 @@ class Run(SQLModel, table=True):
 class RunProcess(SQLModel, table=True):
     """A process group a run started and that has not ended yet: kept so that, if the bot process
     dies, the next start on the same machine can stop it. ``start`` (the process's start time, from
-    /proc/<pid>/stat) tells the recorded process apart from a later one given the same PID."""
+    /proc/<pid>/stat) tells the recorded process apart from a later one given the same PID. A
+    ``docker exec`` is recorded by its container and the mark in its environment instead."""
 
     __tablename__ = "run_process"
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(index=True)
     machine: str  # host name and boot id: a PID means something only there, and only since that boot
+    # (for a docker exec: the Docker Engine's address)
     pid: int  # also the process group's id: every process is started as the leader of its own group
+    # (for a docker exec: the daemon's PID for it, for the log only)
     start: int = Field(sa_column=Column(BigInteger, nullable=False))
+    container: str | None = None  # a docker exec: the container it runs in
+    mark: str | None = None  # a docker exec: the value of OPSBOT_EXEC in its environment
     command: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # argv, as shown
     started_at: datetime = _when()
 

@@ -109,8 +109,8 @@ def test_only_runs_of_a_dead_bot_process_on_this_machine_are_orphans(tmp_path: P
     with Session(engine) as session:
         names = {run.id: run.action for run in session.exec(select(Run)).all()}
     assert sorted(names[run_id] for run_id in found) == ["killed", "reaped", "rebooted"]
-    [(_, process, _)] = next(o for o in found.values() if names[o.run_id] == "reaped").processes
-    assert not processes.stop_group(process, grace=1), "its PID belongs to nobody it started"
+    [left] = next(o for o in found.values() if names[o.run_id] == "reaped").processes
+    assert not processes.stop_group(left.process, grace=1), "its PID belongs to nobody it started"
 
     for orphan in found.values():
         work(lambda ctx, o=orphan: lifecycle.interrupted(ctx, o, []))

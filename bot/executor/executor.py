@@ -5,12 +5,14 @@ scheduler's pass."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 
 import structlog
 from sqlmodel import col, select
 
 from bot.executor import lifecycle, processes, questions, schedules, service, views
+from bot.executor.docker_runner import DockerRunner
 from bot.executor.local import KILL_GRACE
 from bot.executor.service import Decision, RunRequest
 from bot.executor.worker import RunWorker
@@ -106,12 +108,22 @@ class Executor:
         thread. Returns how many runs were found."""
         found = self.work(lifecycle.orphaned)
         for orphan in found:
-            stopped = [command for _, process, command in orphan.processes
-                       if processes.stop_group(process, KILL_GRACE)]
+            stopped = [left.command for left in orphan.processes if self._stop(left)]
             if stopped:
                 log.warning("orphaned_processes_stopped", run_id=orphan.run_id, stopped=stopped)
             self.work(lambda ctx, o=orphan, s=stopped: lifecycle.interrupted(ctx, o, s))
         return len(found)
+
+    def _stop(self, left: lifecycle.Left) -> bool:
+        if left.container is None:
+            return processes.stop_group(left.process, KILL_GRACE)
+        docker = self.worker.deps.docker(threading.Event(), None, None)
+        if not isinstance(docker, DockerRunner) or docker.base_url != left.process.machine or not left.mark:
+            return False  # recorded against another Docker Engine than the one configured now
+        try:
+            return docker.stop_marked(left.container, left.mark)
+        finally:
+            docker.close()
 
     def _fire(self, name: str, action: str, params: dict, fire_at: datetime) -> None:
         channel = self.playbook.settings.operations_channel

@@ -121,9 +121,12 @@ def reap_stale(ctx: Ctx) -> int:
 INTERRUPTED = "Interrupted:"
 
 
-def record_process(ctx: Ctx, run_id: int, process: Identity, argv: Sequence[str]) -> int:
-    """A process group the run has started, committed before the run waits on it."""
+def record_process(ctx: Ctx, run_id: int, process: Identity, argv: Sequence[str], *, container: str | None = None,
+                   mark: str | None = None) -> int:
+    """A process group (or a docker exec: ``container`` and ``mark``) the run has started, committed
+    before the run waits on it."""
     row = RunProcess(run_id=run_id, machine=process.machine, pid=process.pid, start=process.start,
+                     container=container, mark=mark,
                      command=ctx.redact(shlex.join(str(a) for a in argv))[:500], started_at=ctx.now)
     ctx.session.add(row)
     ctx.session.flush()
@@ -136,12 +139,23 @@ def forget_process(ctx: Ctx, row_id: int) -> None:
 
 
 @dataclass(frozen=True)
+class Left:
+    """A process an orphaned run left: a process group here, or a docker exec (``container``)."""
+
+    row_id: int
+    process: Identity
+    command: str
+    container: str | None = None
+    mark: str | None = None
+
+
+@dataclass(frozen=True)
 class Orphan:
-    """A run whose bot process on this machine is gone, and the process groups it left."""
+    """A run whose bot process on this machine is gone, and the processes it left."""
 
     run_id: int
     worker: str | None
-    processes: tuple[tuple[int, Identity, str], ...]  # (row id, the process, its command)
+    processes: tuple[Left, ...]
 
 
 def orphaned(ctx: Ctx) -> list[Orphan]:
@@ -161,8 +175,9 @@ def orphaned(ctx: Ctx) -> list[Orphan]:
         who = Identity.parse(worker) if worker else None
         if who is not None and (who.machine.split("/", 1)[0] != host or who.alive()):
             continue  # another machine's, or its bot process is alive
-        rows = tuple((row.id, Identity(row.machine, row.pid, row.start), row.command) for row in recorded
-                     if row.run_id == run_id and row.id is not None and row.machine.split("/", 1)[0] == host)
+        rows = tuple(Left(row.id, Identity(row.machine, row.pid, row.start), row.command, row.container, row.mark)
+                     for row in recorded if row.run_id == run_id and row.id is not None
+                     and (row.container is not None or row.machine.split("/", 1)[0] == host))
         if who is None and not rows:
             continue  # claimed by a bot that recorded no identity (not Linux): reap_stale's to judge
         found.append(Orphan(run_id, worker, rows))
@@ -172,7 +187,7 @@ def orphaned(ctx: Ctx) -> list[Orphan]:
 def interrupted(ctx: Ctx, orphan: Orphan, stopped: Sequence[str]) -> None:
     """The orphan's processes have been stopped: forget them, and finish the run as interrupted (or,
     if ``reap_stale`` already did, say in its thread what was stopped)."""
-    rows = [row for row, _, _ in orphan.processes]
+    rows = [left.row_id for left in orphan.processes]
     ctx.session.exec(delete(RunProcess).where(col(RunProcess.id).in_(rows)))  # type: ignore[call-overload]
     run = ctx.session.get(Run, orphan.run_id)
     if run is None:

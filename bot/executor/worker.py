@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import structlog
 
 from bot.executor import lifecycle, processes, questions, service, views
+from bot.executor.docker_runner import ExecTrack
 from bot.executor.local import LocalRunner
 from bot.executor.plan import (
     Answer,
@@ -47,7 +49,8 @@ QUESTION_POLL = 1.0  # seconds between looks for the answer to a question the ru
 @dataclass
 class WorkerDeps:
     work: UnitOfWork
-    docker: Callable[[threading.Event, float | None], DockerEngine | None] = lambda _c, _d: None
+    docker: Callable[[threading.Event, float | None, ExecTrack | None], DockerEngine | None] = lambda _c, _d, _t: None
+    """A Docker Engine for one run (its Cancel, its deadline, what records its execs), or None."""
     workdir: Path | None = None  # scratch space for runs; a temporary folder by default
 
 
@@ -111,8 +114,9 @@ class RunWorker:
         recorder = _Recorder(LocalRunner(redact=work.redact, cancel=cancel, deadline=deadline,
                                          track=lambda pid, argv: self._track(run_id, pid, argv)), work.redact)
         progress = _Progress(self, run_id, run.action)
-        ctx = StepContext(runner=recorder, workdir=scratch, docker=self.deps.docker(cancel, deadline), cancel=cancel,
-                          deadline=deadline, notes=progress.note)
+        docker = self.deps.docker(cancel, deadline, partial(self._track_exec, run_id))
+        ctx = StepContext(runner=recorder, workdir=scratch, docker=docker, cancel=cancel, deadline=deadline,
+                          notes=progress.note)
         ctx.asker = lambda text, choices: self._ask(ctx, run_id, text, choices)
         beat = threading.Thread(target=self._heartbeat, args=(run_id, cancel, progress), daemon=True)
         status, outcome = FAILED, ""
@@ -201,8 +205,11 @@ class RunWorker:
         process = processes.identify(pid)
         if process is None:  # not Linux, or it has already ended and been reaped
             return lambda: None
+        return self._record(run_id, lambda ctx: lifecycle.record_process(ctx, run_id, process, argv))
+
+    def _record(self, run_id: int, record: Callable[[Ctx], int]) -> Callable[[], None]:
         try:
-            row = self.deps.work(lambda ctx: lifecycle.record_process(ctx, run_id, process, argv))
+            row = self.deps.work(record)
         except Exception as exc:
             log.warning("run_process_not_recorded", run_id=run_id, error=type(exc).__name__)
             raise StepFailed("could not record the process it started in the database, so it was stopped") from None
@@ -214,6 +221,13 @@ class RunWorker:
                 log.warning("run_process_not_forgotten", run_id=run_id, exc_info=True)
 
         return ended
+
+    def _track_exec(self, run_id: int, engine: processes.Identity, container: str, mark: str,
+                    argv: Sequence[str]) -> Callable[[], None]:
+        """A docker exec the run started, recorded by its container and mark (the Engine's address as
+        its machine) so that the next start after a crash of the bot can stop it too."""
+        return self._record(run_id, lambda ctx: lifecycle.record_process(ctx, run_id, engine, argv,
+                                                                       container=container, mark=mark))
 
     def _heartbeat(self, run_id: int, cancel: threading.Event, progress: _Progress) -> None:
         while not cancel.wait(lifecycle.HEARTBEAT.total_seconds() if progress.idle() else PROGRESS_EVERY):

@@ -24,6 +24,8 @@ def upgrade() -> None:
     sa.Column('machine', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('start', sa.BigInteger(), nullable=False),
+    sa.Column('container', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('mark', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('command', sa.Text(), nullable=False),
     sa.Column('started_at', storage.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
