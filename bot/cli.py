@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +17,10 @@ from bot.logging import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from playbooks.check import check
 from playbooks.loader import PlaybookError
+
+SHUTDOWN_REQUESTS_SECONDS = 3
+"""On SIGTERM, how long requests in flight may take to finish before their connections are closed:
+part of Docker's 10 s, the rest being for the runs' processes (5 s grace) and the pools."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,8 +124,18 @@ def _serve(host: str, *, socket_mode: bool) -> int:
     bolt = create_bolt_app(rt)
     app = create_asgi_app(rt, bolt=None if socket_mode else bolt)
     config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning", access_log=False,
-                            log_config=None)  # uvicorn's own logs go through configure_logging's handler
-    server = uvicorn.Server(config)
+                            log_config=None,  # uvicorn's own logs go through configure_logging's handler
+                            timeout_graceful_shutdown=SHUTDOWN_REQUESTS_SECONDS)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            """SIGTERM or Ctrl-C: runs start stopping their processes and no Slack call starts while
+            uvicorn stops listening and lets requests in flight finish (their acks)."""
+            if not self.should_exit:
+                threading.Thread(target=rt.stopping, name="opsbot-stopping", daemon=True).start()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    server = Server(config)
     line = start_line(settings, identity.user, identity.team, host=host, socket_mode=socket_mode)
 
     async def run() -> None:
@@ -140,7 +156,13 @@ def _serve(host: str, *, socket_mode: bool) -> int:
             if socket is not None:
                 await socket.close_async()
 
-    asyncio.run(run())
+    # uvicorn raises the signal it caught again once it has stopped: with Python's default for SIGTERM
+    # the process would die there (exit 143) before the runs are recorded; this handler lets it return.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+    try:
+        asyncio.run(run())
+    finally:
+        rt.close()  # runs stopped and recorded as interrupted, pools drained, connections closed
     return 0
 
 

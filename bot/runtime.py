@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from bot.alerts.pump import AlertPump
 from bot.background import Background
 from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
-from bot.executor.docker_runner import DockerLookups, DockerRunner
+from bot.executor.docker_runner import DockerLookups, DockerRunner, ExecTrack
 from bot.executor.executor import Executor
 from bot.executor.worker import RunWorker, WorkerDeps
 from bot.followups import trackers
@@ -153,13 +154,23 @@ class Runtime:
         except Exception:  # a failed pass is retried on the next tick; never kill the scheduler
             log.exception("background_work_failed", work=getattr(fn, "__qualname__", str(fn)))
 
-    def close(self) -> None:
+    def stopping(self) -> None:
+        """The start of a shutdown (SIGTERM), while requests in flight still finish: no Slack call
+        is started any more (queued ones stay queued for the next start), and every run's processes
+        are being stopped. Returns at once; ``close`` waits."""
+        self.delivery.stop()
         self.home.stop()
-        self.executor.worker.stop_all()  # child processes stop; each run is recorded as stopped
+        self.executor.worker.stop_all()
+
+    def close(self) -> None:
+        """Stop everything, within Docker's 10 s: runs stop their process groups (SIGTERM, SIGKILL
+        after 5 s) and are recorded as interrupted; work waiting in the pools that has not started is
+        dropped (its rows wait in the database); work that has started finishes."""
+        self.stopping()
         self.run_pool.shutdown(wait=True, cancel_futures=True)
         self.intake_pool.shutdown(wait=True, cancel_futures=False)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
-        self.slow_pool.shutdown(wait=True, cancel_futures=False)
+        self.slow_pool.shutdown(wait=True, cancel_futures=True)
         self.gateway.close()
         self.engine.dispose()
 
@@ -181,13 +192,15 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
 
     def kick_delivery() -> None:
         """Deliver queued Slack calls now, in the background (the scheduler tick retries the rest)."""
-        slow_pool.submit(Runtime.safely, delivery.deliver_due)
+        if not delivery.stopped:  # shutting down: they stay queued for the next start
+            with suppress(RuntimeError):  # the pool has just shut down: the same
+                slow_pool.submit(Runtime.safely, delivery.deliver_due)
 
     redact = Redactor(settings.secrets)
 
-    def docker(cancel: threading.Event, deadline: float | None) -> DockerRunner:
+    def docker(cancel: threading.Event, deadline: float | None, track: ExecTrack | None) -> DockerRunner:
         """Connects on first use only: a bot without Docker runs everything else."""
-        return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline)
+        return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline, track=track)
 
     work = UnitOfWork(engine, playbook, clock, SlackDirectory(gateway), deliver=kick_delivery, redact=redact,
                       lookups=DockerLookups(settings.docker_host, redact=redact))

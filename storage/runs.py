@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.models import _when
@@ -37,6 +37,9 @@ class Run(SQLModel, table=True):
     heartbeat_at: datetime | None = _when(nullable=True)
     finished_at: datetime | None = _when(nullable=True)
     cancel_requested_by: str | None = None
+    worker: str | None = None
+    """The bot process running it (``bot.executor.processes.Identity``): when that process is gone
+    (killed, crashed), the next start on its machine stops what it started and says so."""
 
     outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     output: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # redacted
@@ -45,6 +48,26 @@ class Run(SQLModel, table=True):
     request_message_id: int | None = None  # outbound_message rows: their ts anchor the thread
     approval_message_id: int | None = None
     progress_message_id: int | None = None
+
+
+class RunProcess(SQLModel, table=True):
+    """A process group a run started and that has not ended yet: kept so that, if the bot process
+    dies, the next start on the same machine can stop it. ``start`` (the process's start time, from
+    /proc/<pid>/stat) tells the recorded process apart from a later one given the same PID. A
+    ``docker exec`` is recorded by its container and the mark in its environment instead."""
+
+    __tablename__ = "run_process"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(index=True)
+    machine: str  # host name and boot id: a PID means something only there, and only since that boot
+    # (for a docker exec: the Docker Engine's address)
+    pid: int  # also the process group's id: every process is started as the leader of its own group
+    # (for a docker exec: the daemon's PID for it, for the log only)
+    start: int = Field(sa_column=Column(BigInteger, nullable=False))
+    container: str | None = None  # a docker exec: the container it runs in
+    mark: str | None = None  # a docker exec: the value of OPSBOT_EXEC in its environment
+    command: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # argv, as shown
+    started_at: datetime = _when()
 
 
 class Approval(SQLModel, table=True):

@@ -4,8 +4,11 @@ the running bot, real pg_dump / pg_restore, results compared row by row."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -228,3 +231,41 @@ def test_dump_through_docker_exec_as_the_seed_does(tmp_path: Path, postgres_serv
             done = wait_status(bot, restore.id, "succeeded", "failed", timeout=BACKUP_TIMEOUT)
             assert done.status == "succeeded", done.outcome + done.output
     assert contents(postgres_server, f"{shop}_restored") == contents(postgres_server, shop)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """The backup folder on a disk of its own: an 8 MB tmpfs, mounted for this test only."""
+    root = tmp_path / "backups"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "opsbot-test-backups", str(root)], check=True)
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "--lazy", str(root)], check=False)
+
+
+def test_a_full_backup_disk_fails_the_run_clearly_and_leaves_earlier_backups_intact(
+        small_disk: Path, bot: BotUnderTest) -> None:
+    backup_cmd(bot, "U0ALICE", "run")
+    first = wait_status(bot, runs(bot)[0].id, "succeeded", "failed", timeout=BACKUP_TIMEOUT)
+    assert first.status == "succeeded", first.outcome + first.output
+    earlier = json.loads(first.produced)["backup"]
+    checksums = (small_disk / earlier / "checksums.txt").read_bytes()
+    free = shutil.disk_usage(small_disk).free
+    with (small_disk / "filler").open("wb") as filler:  # what else lives on that disk: 16 KB are left
+        filler.write(b"\xff" * (free - 16 * 1024))
+
+    bot.clock.advance(timedelta(hours=1))
+    backup_cmd(bot, "U0ALICE", "run")
+    second = wait_status(bot, runs(bot)[-1].id, "succeeded", "failed", timeout=BACKUP_TIMEOUT)
+    assert second.status == "failed"
+    assert second.outcome.startswith(f"The disk holding {small_disk} is full (")
+    assert "was not made: what it had written is removed and earlier backups are untouched" in second.outcome
+    assert "backup" not in json.loads(second.produced) and "verified" not in second.outcome
+    assert sorted(p.name for p in small_disk.iterdir()) == sorted([earlier, "filler"]), "no partial folder is left"
+    assert (small_disk / earlier / "checksums.txt").read_bytes() == checksums
+    assert checksum_problems(small_disk / earlier) == []
+    assert f"last success `{earlier}`" in backup_cmd(bot, "U0KIM", "status")
+    bot.settle()
+    assert any(f"The disk holding {small_disk} is full" in t for t in bot.texts(PLATFORM)), "the thread says why"

@@ -244,3 +244,29 @@ def test_freshness_is_the_last_success_per_kind_of_data_against_its_rpo(tmp_path
     database, files = freshness(settings, datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
     assert database.within_rpo and not files.within_rpo
     assert [f.last for f in freshness(BackupSettings(root=str(tmp_path / "none")), datetime.now(UTC))] == [None, None]
+
+
+def test_a_full_disk_is_named_whether_a_tool_or_our_own_write_hit_it(tmp_path: Path) -> None:
+    import errno
+
+    from bot.executor.local import telling_line
+    from bot.executor.plan import StepContext
+    from bot.ops.backup.plans import _space_checked
+
+    ctx = StepContext(runner=None, workdir=tmp_path)  # type: ignore[arg-type]
+
+    def ours(_ctx: StepContext) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "application.tar.gz"))
+
+    full = rf"^The disk holding {tmp_path} is full \(.* free\), so backup B was not made"
+    with pytest.raises(StepFailed, match=full):
+        _space_checked(ours, tmp_path, "B")(ctx)
+    output = "pg_dump: error: could not write to file: No space left on device\npg_dump: error: a worker process died"
+    assert telling_line(output) == "pg_dump: error: could not write to file: No space left on device"
+    assert telling_line("first\nlast\n") == "last" and telling_line("") == "no output"
+
+    def other(_ctx: StepContext) -> None:
+        raise OSError(errno.EACCES, "Permission denied")
+
+    with pytest.raises(PermissionError):  # not a full disk: left as it was
+        _space_checked(other, tmp_path, "B")(ctx)

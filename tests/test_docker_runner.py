@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -21,6 +23,7 @@ from bot.executor.docker_runner import DockerRunner
 from bot.executor.plan import Cancelled, StepFailed
 from tests.support.docker_engine import DockerEngineStandIn
 from tests.support.dockerd import Dockerd
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.kind("integration")
 
@@ -118,6 +121,89 @@ def test_cancel_stops_a_running_exec_promptly(dockerd: Dockerd, web: str) -> Non
     with pytest.raises(Cancelled, match="cancelled"):
         runner.exec("web", ["sh", "-c", "echo started; sleep 30"])
     assert time.monotonic() - started < 3
+
+
+def _running_in(dockerd: Dockerd, container: str) -> list[str]:
+    """The command lines of the container's processes (``docker top``)."""
+    assert dockerd.api is not None
+    top = dockerd.api.top(container, ps_args="-o pid,args")
+    return [row[-1] for row in top.get("Processes") or []]
+
+
+def test_cancel_stops_the_exec_and_its_children_inside_the_container(dockerd: Dockerd, web: str) -> None:
+    """The Engine API only closes the stream: the command itself is stopped by a second exec."""
+    cancel = threading.Event()
+    runner = DockerRunner(dockerd.base_url, redact=_redact, cancel=cancel)
+    argv = ["sh", "-c", "trap '' TERM; sleep 301 & sleep 302 & wait"]  # ignores SIGTERM: SIGKILL after the grace
+    threading.Timer(0.5, cancel.set).start()
+    with pytest.raises(Cancelled, match="cancelled"):
+        runner.exec("web", argv)
+    assert not any("sleep 30" in line for line in _running_in(dockerd, "web")), _running_in(dockerd, "web")
+
+    other = DockerRunner(dockerd.base_url, redact=_redact, deadline=time.monotonic() + 0.5)
+    with pytest.raises(Cancelled, match="timed out"):
+        other.exec("web", ["sleep", "303"])
+    assert not any("sleep 303" in line for line in _running_in(dockerd, "web"))
+    assert any("sleep infinity" in line for line in _running_in(dockerd, "web")), "nothing else was hit"
+
+
+def test_an_exec_whose_bot_was_killed_is_stopped_by_the_next_start(dockerd: Dockerd, web: str, tmp_path: Path) -> None:
+    """A bot process killed (SIGKILL) during a docker exec: the exec lives on in the container; the
+    next start finds it by the mark it recorded and stops it, and records the run as interrupted."""
+    from sqlmodel import Session, select
+
+    from bot.executor.executor import Executor
+    from bot.executor.processes import Identity, machine
+    from bot.executor.worker import RunWorker, WorkerDeps
+    from bot.work import UnitOfWork
+    from playbooks.loader import load_playbook
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+    from storage.runs import Run, RunProcess
+    from tests.support.clock import FakeClock
+    from tests.support.directory import StaticDirectory
+
+    script = (f"from bot.executor.docker_runner import DockerRunner\n"
+              f"def track(engine, container, mark, argv):\n"
+              f"    print(engine.machine, engine.pid, container, mark, flush=True)\n"
+              f"    return lambda: None\n"
+              f"DockerRunner({dockerd.base_url!r}, redact=str, track=track).exec('web', "
+              f"['sh', '-c', 'sleep 305 & wait'])\n")
+    bot = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=Path(__file__).parents[1])
+    assert bot.stdout is not None
+    engine_url, pid, container, mark = bot.stdout.readline().decode().split()
+    eventually(lambda: any("sleep 305" in line for line in _running_in(dockerd, "web")), what="the exec's child")
+    bot.kill()
+    bot.wait()
+    time.sleep(0.3)
+    assert any("sleep 305" in line for line in _running_in(dockerd, "web")), "the exec outlives the killed bot"
+    assert engine_url == dockerd.base_url and container == "web"
+
+    database = make_engine(f"sqlite:///{tmp_path}/opsbot.db")
+    upgrade(database)
+    clock = FakeClock()
+    with Session(database) as session:
+        run = Run(action="restore", params="{}", risk="low", approvals_needed=0, requested_by="U0ALICE",
+                  requested_in="C0PLATFORM", source="command", plan="[]", status="running", requested_at=clock(),
+                  worker=Identity(machine(), bot.pid, 1).key)
+        session.add(run)
+        session.commit()
+        session.add(RunProcess(run_id=run.id, machine=engine_url, pid=int(pid), start=0, container="web", mark=mark,
+                               command="sh -c 'sleep 305 & wait'", started_at=clock()))
+        session.commit()
+    work = UnitOfWork(database, load_playbook(), clock, StaticDirectory())
+    docker = WorkerDeps(work, lambda cancel, deadline, track: DockerRunner(dockerd.base_url, redact=_redact))
+    executor = Executor(work, None, RunWorker(docker, None))  # type: ignore[arg-type]  # no Slack, no pool here
+    assert executor.stop_orphans() == 1
+    assert not any("sleep 305" in line for line in _running_in(dockerd, "web"))
+    assert any("sleep infinity" in line for line in _running_in(dockerd, "web")), "nothing else was hit"
+    with Session(database) as session:
+        [done] = session.exec(select(Run)).all()
+        assert session.exec(select(RunProcess)).all() == []
+    assert done.status == "failed" and "It stopped what the run had left running: `sh -c 'sleep 305 & wait'`" \
+        in done.outcome
+    assert executor.stop_orphans() == 0
+    database.dispose()
 
 
 def test_deadline_stops_a_quiet_exec(dockerd: Dockerd, web: str) -> None:

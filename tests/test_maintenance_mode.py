@@ -173,6 +173,25 @@ def test_a_broken_maintenance_config_fails_nginx_t_and_changes_nothing(site: Sit
     assert "invalid number of arguments" in thread_text(bot), "the thread says why"
 
 
+def test_redis_unreachable_refuses_the_enable_before_anything_changes(site: Site) -> None:
+    """Redis goes away between the request and the approval: the preflight refuses the run with the
+    nginx configuration, the page, the allowlist, the scheduler and the flag as they were."""
+    bot, nginx = site.bot, site.nginx
+    files = {path: path.read_bytes() if path.exists() else None
+             for path in (nginx.site, nginx.allowlist, nginx.pages / "maintenance.html")}
+    assert "needs 1 approval" in maintenance(bot, "U0ALICE", "enable Database upgrade 2h")
+    run_id = runs(bot)[-1].id
+    site.redis.stop()
+    assert "starting" in click(bot, "U0BOB", views.APPROVE, run_id)
+    done = wait_status(bot, run_id, "succeeded", "failed", timeout=60)
+    assert done.status == "failed"
+    assert f"Redis at {site.redis.url} did not answer (ConnectionError), so nothing was changed" in done.outcome
+    assert {path: path.read_bytes() if path.exists() else None for path in files} == files
+    assert nginx.get("/").body == "application: /"
+    assert not site.flag.exists() and not site.beat_paused.exists()
+    assert "so nothing was changed" in thread_text(bot), "the thread says why"
+
+
 def question_button(site: Site, run_id: int) -> tuple[str, int]:
     """The question's message and id, once the run has asked."""
     def asked() -> RunQuestion | None:

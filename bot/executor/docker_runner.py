@@ -5,6 +5,7 @@ container, no such image), because it is shown in Slack and kept in the audit re
 
 from __future__ import annotations
 
+import secrets
 import socket
 import struct
 import threading
@@ -18,11 +19,28 @@ from typing import IO, Any, BinaryIO
 import docker
 import docker.errors
 import requests
+import structlog
 from docker.utils import parse_repository_tag
 
+from bot.executor.local import telling_line
 from bot.executor.plan import Cancelled, ProcessResult, StepFailed
+from bot.executor.processes import Identity
 
+log = structlog.get_logger(__name__)
 DEFAULT_BASE_URL = "unix:///var/run/docker.sock"
+EXEC_MARK = "OPSBOT_EXEC"
+"""Set in the environment of every exec (a random value each): how a second exec finds the first
+one's processes inside the container to stop them (``DockerRunner.stop_marked``)."""
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL, as for local processes
+_KILL_MARKED = ('for p in /proc/[0-9]*; do '
+                'if tr "\\000" "\\n" < "$p/environ" 2>/dev/null | grep -qx "$2" && kill -"$1" "${p#/proc/}"; '
+                'then echo "${p#/proc/}"; fi; done 2>/dev/null; true')
+"""``sh -c`` script: signal $1 to every process of the container whose environment holds the line $2,
+printing the PIDs it signalled (with $1 = 0: the PIDs of those still alive)."""
+ExecTrack = Callable[[Identity, str, str, Sequence[str]], Callable[[], None]]
+"""Told of each exec as it starts (the Engine's address as its machine with the daemon's PID for
+it, its container, its mark, its argv); returns what to call once it has ended. The worker records
+it for its run, so that the next start after a crash of the bot can stop it (``stop_marked``)."""
 TAIL_BYTES = 16_384
 CHUNK = 1 << 20  # the most read from the stream at once: memory stays flat whatever the output size
 WATCH = 0.1  # seconds between cancel/deadline checks while an exec streams
@@ -38,12 +56,13 @@ class DockerRunner:
 
     def __init__(self, base_url: str = DEFAULT_BASE_URL, *, redact: Callable[[str], str],
                  cancel: threading.Event | None = None, deadline: float | None = None,
-                 timeout_seconds: int = 60) -> None:
+                 timeout_seconds: int = 60, track: ExecTrack | None = None) -> None:
         self.base_url = base_url
         self._redact = redact
         self._cancel = cancel or threading.Event()
         self._deadline = deadline
         self._timeout = timeout_seconds
+        self._track = track
         self._client: docker.APIClient | None = None
 
     # -- DockerEngine ----------------------------------------------------------------------------------
@@ -57,22 +76,30 @@ class DockerRunner:
         redact = self._redactor(env)
         started = time.monotonic()
         self._check()
+        mark = secrets.token_hex(8)
         with self._errors(redact, container=container):
             api = self._api()
-            exec_id = api.exec_create(container, argv, stdin=stdin is not None, environment=dict(env or {}))["Id"]
+            exec_id = api.exec_create(container, argv, stdin=stdin is not None,
+                                      environment={**dict(env or {}), EXEC_MARK: mark})["Id"]
             conn = api.exec_start(exec_id, socket=True)
+        ended = self._tracked(container, exec_id, mark, argv, conn)
         tail = _Tail()
-        with ExitStack() as stack:
-            out = stack.enter_context(stdout.open("wb")) if stdout else None
-            stopped = self._stream(conn, out, tail, stdin)
+        try:
+            with ExitStack() as stack:
+                out = stack.enter_context(stdout.open("wb")) if stdout else None
+                stopped = self._stream(conn, out, tail, stdin)
+            if stopped:
+                self.stop_marked(container, mark)
+        finally:
+            ended()
         if stopped:
             raise Cancelled(stopped)
         with self._errors(redact, container=container):
             code = self._exit_code(exec_id)
         result = ProcessResult(tuple(argv), code, redact(tail.text()), time.monotonic() - started)
         if check and code != 0:
-            detail = result.output.strip().splitlines()[-1] if result.output.strip() else "no output"
-            raise StepFailed(f"{Path(argv[0]).name} in container {container} exited with {code}: {detail[:300]}")
+            raise StepFailed(f"{Path(argv[0]).name} in container {container} exited with {code}: "
+                             f"{telling_line(result.output)}")
         return result
 
     def restart(self, container: str, *, timeout_seconds: int = 10) -> None:
@@ -200,6 +227,52 @@ class DockerRunner:
             with suppress(OSError):
                 sock.close()
         return why[0] if why else None
+
+    def _tracked(self, container: str, exec_id: str, mark: str, argv: Sequence[str], conn: Any) -> Callable[[], None]:
+        """Tell ``track`` of the exec (its daemon PID from ``exec inspect``, for the log); a failure to
+        record it stops it, as the local runner does."""
+        if self._track is None:
+            return lambda: None
+        pid = 0
+        with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+            pid = int(self._api().exec_inspect(exec_id).get("Pid") or 0)
+        try:
+            return self._track(Identity(self.base_url, pid, 0), container, mark, argv)
+        except BaseException:
+            with suppress(OSError):
+                conn.close()
+            self.stop_marked(container, mark)
+            raise
+
+    def stop_marked(self, container: str, mark: str, *, grace: float = KILL_GRACE) -> bool:
+        """Stop an exec: the Engine API can close its stream but cannot signal it, and the PID ``exec
+        inspect`` reports is the daemon's, not the container's (a ``kill`` of it in the container would
+        hit whatever has that number there). So a second exec signals, inside the container, the
+        processes whose environment carries the exec's mark (its children inherit it): SIGTERM, then
+        SIGKILL to what is left after ``grace``. Needs ``sh``, ``tr`` and ``grep`` in the image.
+        Returns whether any process was signalled; what cannot be stopped is logged."""
+        signalled = False
+        try:
+            for sig in ("TERM", "KILL"):
+                found = self._signal_marked(container, mark, sig)
+                signalled = signalled or bool(found)
+                until = time.monotonic() + grace
+                while found and time.monotonic() < until:
+                    time.sleep(WATCH)
+                    found = self._signal_marked(container, mark, "0")
+                if not found:
+                    return signalled
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            log.warning("docker_exec_not_stopped", container=container, error=type(exc).__name__)
+            return signalled
+        log.warning("docker_exec_still_running", container=container)
+        return signalled
+
+    def _signal_marked(self, container: str, mark: str, sig: str) -> list[str]:
+        """Send ``sig`` (``0``: only look) to the marked processes; their PIDs in the container."""
+        api = self._api()
+        killer = api.exec_create(container, ["sh", "-c", _KILL_MARKED, "sh", sig, f"{EXEC_MARK}={mark}"])
+        return api.exec_start(killer["Id"]).decode(errors="replace").split()
 
     def _exit_code(self, exec_id: str) -> int:
         """The engine may report the exec as running for a moment after its stream ends."""

@@ -5,12 +5,15 @@ scheduler's pass."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 
 import structlog
 from sqlmodel import col, select
 
-from bot.executor import lifecycle, questions, schedules, service, views
+from bot.executor import lifecycle, processes, questions, schedules, service, views
+from bot.executor.docker_runner import DockerRunner
+from bot.executor.local import KILL_GRACE
 from bot.executor.service import Decision, RunRequest
 from bot.executor.worker import RunWorker
 from bot.refusal import Refusal
@@ -85,9 +88,11 @@ class Executor:
         return self.work(recent)
 
     def tick(self) -> None:
-        """Expire old requests, fail runs whose process died, fire due schedules, start approved runs
-        that nobody started (e.g. the process stopped between approval and start)."""
+        """Expire old requests, stop what runs of a dead bot process on this machine left running
+        and fail those runs, fail runs whose process died elsewhere, fire due schedules, start
+        approved runs that nobody started (e.g. the process stopped between approval and start)."""
         self.work(lifecycle.expire_due)
+        self.stop_orphans()
         self.work(lifecycle.reap_stale)
         for name, schedule, fire_at in list(schedules.due(self.playbook, self.work.clock())):
             self._fire(name, schedule.action, dict(schedule.parameters), fire_at)
@@ -95,6 +100,30 @@ class Executor:
         for run_id in self.work(lifecycle.approved_waiting):
             if run_id not in running_here:
                 self.worker.dispatch(run_id)
+
+    def stop_orphans(self) -> int:
+        """Runs whose bot process on this machine is gone (SIGKILL, a crash): their recorded process
+        groups are stopped (only while PID and start time still match: a reused PID is never hit),
+        outside any transaction, then each run is recorded as interrupted with a message in its
+        thread. Returns how many runs were found."""
+        found = self.work(lifecycle.orphaned)
+        for orphan in found:
+            stopped = [left.command for left in orphan.processes if self._stop(left)]
+            if stopped:
+                log.warning("orphaned_processes_stopped", run_id=orphan.run_id, stopped=stopped)
+            self.work(lambda ctx, o=orphan, s=stopped: lifecycle.interrupted(ctx, o, s))
+        return len(found)
+
+    def _stop(self, left: lifecycle.Left) -> bool:
+        if left.container is None:
+            return processes.stop_group(left.process, KILL_GRACE)
+        docker = self.worker.deps.docker(threading.Event(), None, None)
+        if not isinstance(docker, DockerRunner) or docker.base_url != left.process.machine or not left.mark:
+            return False  # recorded against another Docker Engine than the one configured now
+        try:
+            return docker.stop_marked(left.container, left.mark)
+        finally:
+            docker.close()
 
     def _fire(self, name: str, action: str, params: dict, fire_at: datetime) -> None:
         channel = self.playbook.settings.operations_channel

@@ -1,28 +1,34 @@
-"""A run from approval to its end: claiming it (once, with its lock), heartbeats, finishing it,
-and the scheduler's sweeps (expired requests, runs whose process died, approved runs not started)."""
+"""A run from approval to its end: claiming it (once, with its lock), heartbeats, the processes it
+has running, finishing it, and the scheduler's sweeps (expired requests, runs whose bot process
+died and what they left running, approved runs not started)."""
 
 from __future__ import annotations
 
 import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.executor import views
+from bot.executor import processes, views
+from bot.executor.processes import Identity
 from bot.executor.service import audit, expire, lock_holder, lock_refusal, reply_in_thread
 from bot.slack import outbox
 from bot.work import BOT, Ctx
-from storage.runs import APPROVED, CANCELLED, FAILED, PENDING, RUNNING, Run, RunLock
+from storage.runs import APPROVED, CANCELLED, FAILED, PENDING, RUNNING, Run, RunLock, RunProcess
 
 HEARTBEAT = timedelta(seconds=5)
 STALE_AFTER = timedelta(minutes=2)  # no heartbeat for this long: the process running it is gone
 
 
-def claim(ctx: Ctx, run_id: int) -> Run | None:
+def claim(ctx: Ctx, run_id: int, worker: Identity | None = None) -> Run | None:
     """approved -> running, with the lock taken in the same transaction; None if someone else
-    claimed it first or it is not approved. A lock held by another run fails this one, loudly."""
+    claimed it first or it is not approved. A lock held by another run fails this one, loudly.
+    ``worker`` is the bot process that runs it (see ``orphaned``)."""
     run = ctx.session.get(Run, run_id)
     if run is None or run.status != APPROVED:
         return None
@@ -38,7 +44,7 @@ def claim(ctx: Ctx, run_id: int) -> Run | None:
             return None
     result = ctx.session.exec(  # type: ignore[call-overload]
         update(Run).where(col(Run.id) == run_id).where(col(Run.status) == APPROVED)
-        .values(status=RUNNING, started_at=ctx.now, heartbeat_at=ctx.now)
+        .values(status=RUNNING, started_at=ctx.now, heartbeat_at=ctx.now, worker=worker.key if worker else None)
     )
     if result.rowcount != 1:
         return None
@@ -58,6 +64,8 @@ def heartbeat(ctx: Ctx, run_id: int) -> str | None:
 
 def finish(ctx: Ctx, run_id: int, status: str, outcome: str, output: str, produced: dict[str, str],
            *, announce: bool = False) -> Run | None:
+    # its processes have ended (the worker waits for them): any row left is a record it failed to delete
+    ctx.session.exec(delete(RunProcess).where(col(RunProcess.run_id) == run_id))  # type: ignore[call-overload]
     run = ctx.session.get(Run, run_id)
     if run is None or run.status != RUNNING:
         return None  # reaped meanwhile: that outcome stands
@@ -97,13 +105,101 @@ def expire_due(ctx: Ctx) -> int:
 
 
 def reap_stale(ctx: Ctx) -> int:
+    """Runs whose bot process stopped beating on any machine (``orphaned`` finds those of this one
+    at once, and stops what they left running)."""
     stale = ctx.session.exec(
         select(Run).where(col(Run.status) == RUNNING).where(col(Run.heartbeat_at) < ctx.now - STALE_AFTER)
     ).all()
     for run in stale:
-        _finish(ctx, run, RUNNING, FAILED, "Interrupted: the bot process running it stopped. Check what it left "
+        _finish(ctx, run, RUNNING, FAILED, f"{INTERRUPTED} the bot process running it stopped. Check what it left "
                 "behind before running it again.")
     return len(stale)
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+INTERRUPTED = "Interrupted:"
+
+
+def record_process(ctx: Ctx, run_id: int, process: Identity, argv: Sequence[str], *, container: str | None = None,
+                   mark: str | None = None) -> int:
+    """A process group (or a docker exec: ``container`` and ``mark``) the run has started, committed
+    before the run waits on it."""
+    row = RunProcess(run_id=run_id, machine=process.machine, pid=process.pid, start=process.start,
+                     container=container, mark=mark,
+                     command=ctx.redact(shlex.join(str(a) for a in argv))[:500], started_at=ctx.now)
+    ctx.session.add(row)
+    ctx.session.flush()
+    assert row.id is not None
+    return row.id
+
+
+def forget_process(ctx: Ctx, row_id: int) -> None:
+    ctx.session.exec(delete(RunProcess).where(col(RunProcess.id) == row_id))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Left:
+    """A process an orphaned run left: a process group here, or a docker exec (``container``)."""
+
+    row_id: int
+    process: Identity
+    command: str
+    container: str | None = None
+    mark: str | None = None
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A run whose bot process on this machine is gone, and the processes it left."""
+
+    run_id: int
+    worker: str | None
+    processes: tuple[Left, ...]
+
+
+def orphaned(ctx: Ctx) -> list[Orphan]:
+    """Runs started by a bot process of this machine that no longer exists (killed, crashed, or the
+    machine rebooted), still running or with processes recorded. Other machines' runs are theirs
+    to find (and ``reap_stale`` marks them interrupted after two minutes without a heartbeat)."""
+    host = processes.machine().split("/", 1)[0]
+    running = ctx.session.exec(select(Run).where(col(Run.status) == RUNNING)
+                               .where(col(Run.worker).is_not(None))).all()
+    recorded = ctx.session.exec(select(RunProcess).order_by(col(RunProcess.id))).all()
+    workers = {run.id: run.worker for run in running}
+    for run_id in {row.run_id for row in recorded} - set(workers):
+        run = ctx.session.get(Run, run_id)
+        workers[run_id] = run.worker if run else None
+    found = []
+    for run_id, worker in workers.items():
+        who = Identity.parse(worker) if worker else None
+        if who is not None and (who.machine.split("/", 1)[0] != host or who.alive()):
+            continue  # another machine's, or its bot process is alive
+        rows = tuple(Left(row.id, Identity(row.machine, row.pid, row.start), row.command, row.container, row.mark)
+                     for row in recorded if row.run_id == run_id and row.id is not None
+                     and (row.container is not None or row.machine.split("/", 1)[0] == host))
+        if who is None and not rows:
+            continue  # claimed by a bot that recorded no identity (not Linux): reap_stale's to judge
+        found.append(Orphan(run_id, worker, rows))
+    return found
+
+
+def interrupted(ctx: Ctx, orphan: Orphan, stopped: Sequence[str]) -> None:
+    """The orphan's processes have been stopped: forget them, and finish the run as interrupted (or,
+    if ``reap_stale`` already did, say in its thread what was stopped)."""
+    rows = [left.row_id for left in orphan.processes]
+    ctx.session.exec(delete(RunProcess).where(col(RunProcess.id).in_(rows)))  # type: ignore[call-overload]
+    run = ctx.session.get(Run, orphan.run_id)
+    if run is None:
+        return
+    what = (f" It stopped what the run had left running: {', '.join(f'`{c}`' for c in stopped)}." if stopped
+            else " Nothing the run started was still running.")
+    if run.status == RUNNING and run.worker == orphan.worker:
+        _finish(ctx, run, RUNNING, FAILED, f"{INTERRUPTED} the bot process running it stopped (killed or crashed), "
+                f"and the bot found this when it started again.{what} Check what it left behind before running it "
+                "again.")
+    elif stopped:
+        reply_in_thread(ctx, run, f"Run #{run.id} was interrupted.{what}")
 
 
 def approved_waiting(ctx: Ctx) -> list[int]:

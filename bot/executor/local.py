@@ -26,13 +26,24 @@ KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 POLL = 0.1
 
 
+Track = Callable[[int, Sequence[str]], Callable[[], None]]
+"""Told of each process as it starts (its PID, also its group's, and its argv); returns what to call
+once it has ended. The worker records the process for its run so that, should the bot die, the
+next start can stop it (``bot.executor.processes``)."""
+
+
+def _untracked(_pid: int, _argv: Sequence[str]) -> Callable[[], None]:
+    return lambda: None
+
+
 class LocalRunner:
     def __init__(self, *, redact: Callable[[str], str], cancel: threading.Event, deadline: float | None,
-                 env_allowlist: frozenset[str] = DEFAULT_ENV_ALLOWLIST) -> None:
+                 env_allowlist: frozenset[str] = DEFAULT_ENV_ALLOWLIST, track: Track = _untracked) -> None:
         self._redact = redact
         self._cancel = cancel
         self._deadline = deadline
         self._allowlist = env_allowlist
+        self._track = track
 
     def process(self, argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
                 stdin: Path | None = None, stdout: Path | None = None, check: bool = True) -> ProcessResult:
@@ -47,6 +58,7 @@ class LocalRunner:
         redact = self._redactor(env)
         started = time.monotonic()
         procs: list[subprocess.Popen[bytes]] = []
+        ended: list[Callable[[], None]] = []
         tails = [_Tail() for _ in argvs]
         readers: list[threading.Thread] = []
         with ExitStack() as files:
@@ -65,18 +77,26 @@ class LocalRunner:
                     if previous is not None and i > 0:
                         previous.close()  # the next stage holds it now; a dead reader must give SIGPIPE
                     procs.append(proc)
+                    ended.append(self._track(proc.pid, argv))
                     readers.append(_drain(proc.stderr, tails[i]))
                     if last and out is None:
                         readers.append(_drain(proc.stdout, tails[i]))
                     previous = proc.stdout if not last else None
             except FileNotFoundError as exc:
                 self._stop(procs)
+                _all(ended)
                 raise StepFailed(f"{Path(exc.filename or argvs[len(procs)][0]).name} is not installed on this host") \
                     from None
             except OSError as exc:
                 self._stop(procs)
+                _all(ended)
                 raise StepFailed(redact(f"cannot start {argvs[len(procs)][0]}: {exc.strerror}")) from None
+            except BaseException:  # could not record a process: none may run unrecorded
+                self._stop(procs)
+                _all(ended)
+                raise
             stopped = self._wait(procs)
+            _all(ended)
         for reader in readers:
             reader.join(timeout=5)
         seconds = time.monotonic() - started
@@ -87,8 +107,7 @@ class LocalRunner:
         failed = [r for r in results if r.returncode != 0]
         if check and failed:
             first = failed[0]
-            detail = first.output.strip().splitlines()[-1] if first.output.strip() else "no output"
-            raise StepFailed(f"{Path(first.argv[0]).name} exited with {first.returncode}: {detail[:300]}")
+            raise StepFailed(f"{Path(first.argv[0]).name} exited with {first.returncode}: {telling_line(first.output)}")
         return results
 
     def _wait(self, procs: list[subprocess.Popen[bytes]]) -> str | None:
@@ -133,6 +152,25 @@ class LocalRunner:
             return self._redact(text)
 
         return redact
+
+
+def _all(calls: list[Callable[[], None]]) -> None:
+    for call in calls:
+        call()
+
+
+ROOT_CAUSES = ("No space left on device", "Disk quota exceeded")
+"""Said once by the process that hit it, then drowned by what failed because of it (``pg_dump -j``
+ends with "a worker process died unexpectedly"): the line that says one of these is the one shown."""
+
+
+def telling_line(output: str) -> str:
+    """The line of a failed process's output that says why: one naming a root cause, else the last."""
+    lines = output.strip().splitlines()
+    if not lines:
+        return "no output"
+    cause = next((line for line in reversed(lines) if any(c in line for c in ROOT_CAUSES)), lines[-1])
+    return cause[:300]
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

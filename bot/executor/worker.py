@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import structlog
 
-from bot.executor import lifecycle, questions, service, views
+from bot.executor import lifecycle, processes, questions, service, views
+from bot.executor.docker_runner import ExecTrack
 from bot.executor.local import LocalRunner
 from bot.executor.plan import (
     Answer,
@@ -47,7 +49,8 @@ QUESTION_POLL = 1.0  # seconds between looks for the answer to a question the ru
 @dataclass
 class WorkerDeps:
     work: UnitOfWork
-    docker: Callable[[threading.Event, float | None], DockerEngine | None] = lambda _c, _d: None
+    docker: Callable[[threading.Event, float | None, ExecTrack | None], DockerEngine | None] = lambda _c, _d, _t: None
+    """A Docker Engine for one run (its Cancel, its deadline, what records its execs), or None."""
     workdir: Path | None = None  # scratch space for runs; a temporary folder by default
 
 
@@ -58,8 +61,12 @@ class RunWorker:
         self._cancels: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
         self._stopping = False
+        self.identity = processes.this_process()
+        """This bot process, written on each run it claims: the next start finds its runs if it dies."""
 
     def dispatch(self, run_id: int) -> None:
+        if self._stopping:  # shutting down: the run stays approved, and the next start's tick starts it
+            return
         self._pool.submit(self._safely, run_id)
 
     def running_here(self) -> list[int]:
@@ -67,7 +74,8 @@ class RunWorker:
             return list(self._cancels)
 
     def stop_all(self) -> None:
-        """Shutdown: stop every run of this process (their processes included) and say why."""
+        """Shutdown (SIGTERM): stop every run of this process, their processes included; each is
+        recorded as interrupted and says so in its thread (the run pool's shutdown waits for them)."""
         self._stopping = True
         for run_id in self.running_here():
             self.cancel_local(run_id)
@@ -87,7 +95,9 @@ class RunWorker:
     def execute(self, run_id: int) -> str | None:
         """Claim and run; returns the final status, or None when the run was not ours to start."""
         work = self.deps.work
-        run = work(lambda ctx: lifecycle.claim(ctx, run_id))
+        if self._stopping:  # shutting down: the run stays approved for the next start
+            return None
+        run = work(lambda ctx: lifecycle.claim(ctx, run_id, self.identity))
         if run is None:
             return None
         action = work.playbook.actions[run.action]
@@ -97,12 +107,16 @@ class RunWorker:
         cancel = threading.Event()
         with self._lock:
             self._cancels[run_id] = cancel
+        if self._stopping:  # stop_all ran between the claim and here
+            cancel.set()
         deadline = time.monotonic() + action.timeout.total_seconds()
         scratch = Path(tempfile.mkdtemp(prefix=f"opsbot-run-{run_id}-", dir=self.deps.workdir))
-        recorder = _Recorder(LocalRunner(redact=work.redact, cancel=cancel, deadline=deadline), work.redact)
+        recorder = _Recorder(LocalRunner(redact=work.redact, cancel=cancel, deadline=deadline,
+                                         track=lambda pid, argv: self._track(run_id, pid, argv)), work.redact)
         progress = _Progress(self, run_id, run.action)
-        ctx = StepContext(runner=recorder, workdir=scratch, docker=self.deps.docker(cancel, deadline), cancel=cancel,
-                          deadline=deadline, notes=progress.note)
+        docker = self.deps.docker(cancel, deadline, partial(self._track_exec, run_id))
+        ctx = StepContext(runner=recorder, workdir=scratch, docker=docker, cancel=cancel, deadline=deadline,
+                          notes=progress.note)
         ctx.asker = lambda text, choices: self._ask(ctx, run_id, text, choices)
         beat = threading.Thread(target=self._heartbeat, args=(run_id, cancel, progress), daemon=True)
         status, outcome = FAILED, ""
@@ -122,9 +136,12 @@ class RunWorker:
         except Exception as exc:
             if time.monotonic() >= deadline:
                 status, outcome = FAILED, f"Stopped after the {format_duration(action.timeout)} timeout."
+            elif cancel.is_set() and self._stopping:
+                status, outcome = FAILED, (f"{lifecycle.INTERRUPTED} the bot was shut down (SIGTERM) while it ran, and "
+                                           "stopped what it had running. Check what it left behind before running it "
+                                           "again.")
             elif cancel.is_set():
-                status = CANCELLED
-                outcome = "Stopped because the bot was shutting down." if self._stopping else "Cancelled."
+                status, outcome = CANCELLED, "Cancelled."
             elif isinstance(exc, StepFailed | Cancelled):
                 outcome = work.redact(str(exc))
             else:  # a bug in an operation: recorded, never shown as a trace in Slack
@@ -180,6 +197,37 @@ class RunWorker:
             if got is not None:
                 return got
             ctx.cancel.wait(QUESTION_POLL)
+
+    def _track(self, run_id: int, pid: int, argv: Sequence[str]) -> Callable[[], None]:
+        """Record a process the run started (committed before the run waits on it); the returned
+        call forgets it once it has ended. A process that cannot be recorded is not left running:
+        the runner stops it and the step fails."""
+        process = processes.identify(pid)
+        if process is None:  # not Linux, or it has already ended and been reaped
+            return lambda: None
+        return self._record(run_id, lambda ctx: lifecycle.record_process(ctx, run_id, process, argv))
+
+    def _record(self, run_id: int, record: Callable[[Ctx], int]) -> Callable[[], None]:
+        try:
+            row = self.deps.work(record)
+        except Exception as exc:
+            log.warning("run_process_not_recorded", run_id=run_id, error=type(exc).__name__)
+            raise StepFailed("could not record the process it started in the database, so it was stopped") from None
+
+        def ended() -> None:
+            try:
+                self.deps.work(lambda ctx: lifecycle.forget_process(ctx, row))
+            except Exception:  # the run's finish removes it, or the next start finds it ended
+                log.warning("run_process_not_forgotten", run_id=run_id, exc_info=True)
+
+        return ended
+
+    def _track_exec(self, run_id: int, engine: processes.Identity, container: str, mark: str,
+                    argv: Sequence[str]) -> Callable[[], None]:
+        """A docker exec the run started, recorded by its container and mark (the Engine's address as
+        its machine) so that the next start after a crash of the bot can stop it too."""
+        return self._record(run_id, lambda ctx: lifecycle.record_process(ctx, run_id, engine, argv,
+                                                                       container=container, mark=mark))
 
     def _heartbeat(self, run_id: int, cancel: threading.Event, progress: _Progress) -> None:
         while not cancel.wait(lifecycle.HEARTBEAT.total_seconds() if progress.idle() else PROGRESS_EVERY):

@@ -8,6 +8,7 @@ compare-and-set, so two bot processes never send the same message twice.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -88,6 +89,16 @@ class OutboxDelivery:
         self._engine = engine
         self._gateway = gateway
         self._clock = clock
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Shutdown: no call is started from now on (one in flight finishes); what is queued stays
+        queued, in the database, for the next start."""
+        self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
 
     def deliver_due(self, limit: int = 200) -> int:
         """Send what is due, oldest first; a channel that failed waits so order is kept. Rows held
@@ -95,6 +106,8 @@ class OutboxDelivery:
         so a kick is never lost to a concurrent one."""
         sent = 0
         for _ in range(CONTENDED_RETRIES):
+            if self.stopped:
+                break
             delivered, contended = self._pass(limit)
             sent += delivered
             if not contended:
@@ -136,6 +149,8 @@ class OutboxDelivery:
         blocked = set(in_flight)
         sent, contended = 0, False
         for row in rows:
+            if self.stopped:
+                break
             if row.channel in blocked:
                 contended = contended or row.channel in in_flight
                 continue

@@ -24,6 +24,23 @@ def bot_process(sandbox: SandboxServer, database_url: str, log: Path, *, socket_
 
     ``stop`` is how it ends: SIGTERM for a clean shutdown, SIGKILL for a crash.
     """
+    proc, url = start_bot_process(sandbox, database_url, log, socket_mode=socket_mode, extra_env=extra_env)
+    try:
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(stop)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_bot_process(sandbox: SandboxServer, database_url: str, log: Path, *, socket_mode: bool = False,
+                      extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``opsbot serve`` started and answering /healthz (and, in Socket Mode, connected): the process
+    and its URL. The caller ends it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPSBOT_", "DATABASE_URL"))}
     env.update(bot_env(sandbox, database_url), **(extra_env or {}))
     args = ["serve", "--host", "127.0.0.1"]
@@ -44,15 +61,11 @@ def bot_process(sandbox: SandboxServer, database_url: str, log: Path, *, socket_
     try:
         eventually(started, timeout=30, what="the bot process")
         assert proc.poll() is None, log.read_text()[-2000:]
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(stop)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, url
 
 
 def _healthy(url: str) -> bool:

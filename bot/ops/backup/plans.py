@@ -6,14 +6,15 @@ exactly what will happen, with resolved names and paths."""
 
 from __future__ import annotations
 
+import errno
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from bot.executor.plan import Plan, Step, StepContext
+from bot.executor.plan import Plan, Step, StepContext, StepFailed
 from bot.executor.runner_steps import to_steps
 from bot.ops.backup import archive, copies, database, retention
 from bot.ops.backup.checksums import write_checksums
@@ -119,6 +120,7 @@ def backup_plan(settings: BackupSettings, *, now: datetime, kind: Kind = "full",
         Step("verify: checksums, every archive read to its end, the dump read whole", check),
         Step(f"publish as {catalog.root}/{backup_id}", publish),
     ]
+    steps = [Step(step.title, _space_checked(step.action, catalog.root, backup_id)) for step in steps]
     if settings.secondary:
         steps.append(Step(f"copy to {settings.secondary} and verify the copy's checksums", secondary))
     if settings.offsite:
@@ -131,6 +133,40 @@ def backup_plan(settings: BackupSettings, *, now: datetime, kind: Kind = "full",
             shutil.rmtree(state.staging, ignore_errors=True)
 
     return Plan(tuple(steps), summary=f"Backup {backup_id} is complete and verified.", cleanup=cleanup)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _space_checked(action: Callable[[StepContext], None], folder: Path,
+                   backup_id: str) -> Callable[[StepContext], None]:
+    """A full backup disk (``No space left on device`` from pg_dump, tar or our own writes) as one
+    clear failure that names the folder, instead of a tool's last line or an unexpected OSError.
+    What was half-written is removed by the plan's cleanup; a published backup is never touched.
+    (The copies say so themselves: ``copying to … failed: No space left on device``.)"""
+
+    def run(ctx: StepContext) -> None:
+        try:
+            action(ctx)
+        except OSError as exc:
+            if exc.errno not in _DISK_FULL:
+                raise
+            raise StepFailed(_full(folder, backup_id)) from None
+        except StepFailed as exc:
+            if "No space left on device" not in str(exc) and "Disk quota exceeded" not in str(exc):
+                raise
+            raise StepFailed(f"{_full(folder, backup_id)} ({exc})") from None
+
+    return run
+
+
+def _full(folder: Path, backup_id: str) -> str:
+    try:
+        free = human_size(shutil.disk_usage(folder).free)
+    except OSError:
+        free = "unknown"
+    return (f"The disk holding {folder} is full ({free} free), so backup {backup_id} was not made: what it had "
+            "written is removed and earlier backups are untouched. Free some space (`/backup prune`) and run it again")
 
 
 # -- retention ------------------------------------------------------------------------------------

@@ -61,6 +61,21 @@ def queued(settings: QueueSettings) -> int:
         client.close()
 
 
+def preflight(settings: QueueSettings) -> None:
+    """Redis (the queue) and the Celery broker answer: checked before maintenance mode changes
+    anything, so an unreachable Redis refuses the run with the site as it was, rather than leaving
+    the maintenance page up with a queue nobody can drain."""
+    for url in dict.fromkeys((settings.redis_url, settings.broker)):
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise StepFailed(f"Redis at {shown_url(url)} did not answer ({type(exc).__name__}), so nothing was "
+                             "changed: the site is served as before") from None
+        finally:
+            client.close()
+
+
 class Workers:
     """The Celery control API against the broker; one connection pool per use, closed after."""
 

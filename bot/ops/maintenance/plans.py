@@ -1,7 +1,8 @@
 """``maintenance.enable`` and ``maintenance.disable`` as plans of titled steps (the seed's
 ``maintenance_mode.sh``, in an order that works).
 
-Enable: the page and the maintenance configuration first (checked, reloaded, then probed: nginx
+Enable: a preflight first (Redis answers: otherwise the run is refused with nothing changed), then
+the page and the maintenance configuration (checked, reloaded, then probed: nginx
 keeps its old configuration silently when a reload fails), so web traffic stops producing jobs;
 the periodic scheduler paused; then the workers finish what is queued (Redis list and what they
 hold), the requester being asked whether to keep waiting past the drain timeout; only then are
@@ -140,8 +141,13 @@ def enable_plan(playbook: Playbook, *, now: datetime, reason: str, eta: str) -> 
     def flag(ctx: StepContext) -> None:
         write_text(Path(s.flag_file), Flag(state.page_up_at or datetime.now(UTC), reason, eta_shown).text())
 
+    def preflight(ctx: StepContext) -> None:
+        jobs.preflight(s.queue)
+
     queue_at = f"`{s.queue.queue}` at {jobs.shown_url(s.queue.redis_url)}"
-    steps = [Step(f"write the maintenance page {page} from {s.page.template} (ETA {eta_shown}; "
+    brokers = dict.fromkeys(jobs.shown_url(url) for url in (s.queue.redis_url, s.queue.broker))
+    steps = [Step(f"preflight: Redis at {' and '.join(brokers)} answers (else nothing is changed)", preflight),
+             Step(f"write the maintenance page {page} from {s.page.template} (ETA {eta_shown}; "
                   f"reason: {mrkdwn_escape(reason)})", write_page)]
     if s.nginx.allowlist_file:
         steps.append(Step(f"write {s.nginx.allowlist_file}: {', '.join(s.allowlist) or 'no address'} "
