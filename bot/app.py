@@ -35,6 +35,7 @@ from handlers import (
     maintenance,
     messages,
     notices,
+    oncall,
     ops,
     status_page,
     timeline,
@@ -44,7 +45,7 @@ from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
-            status_page)
+            status_page, oncall)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 

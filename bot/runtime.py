@@ -31,6 +31,8 @@ from bot.incidents.provision import Provisioner
 from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
 from bot.metrics import Counters
+from bot.oncall.feeds import feed_key
+from bot.oncall.timers import OncallTimers
 from bot.ops.registry import operation_problems
 from bot.postmortems.publish import PostmortemPublisher
 from bot.settings import Settings
@@ -86,6 +88,10 @@ class Runtime:
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
     listened: ListenedChannels
+    oncall: OncallTimers
+    """Each on-call schedule's handoffs (user group, briefing DMs) and user-group checks."""
+    feed_key: bytes
+    """Signs the on-call calendar links (``bot.oncall.feeds``)."""
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -114,6 +120,7 @@ class Runtime:
         self.safely(self.executor.tick)
         self.safely(self.alerts.run)
         self.safely(self.followups.run_due)
+        self.safely(self.oncall.run_due)
         self.history_reads.kick()
         self.safely(timeline_flows.forget_old_events, self.work)
         self.trackers.kick()
@@ -163,7 +170,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         """Connects on first use only: a bot without Docker runs everything else."""
         return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline)
 
-    work = UnitOfWork(engine, playbook, clock, SlackDirectory(gateway), deliver=kick_delivery, redact=redact,
+    directory = SlackDirectory(gateway)
+    work = UnitOfWork(engine, playbook, clock, directory, deliver=kick_delivery, redact=redact,
                       lookups=DockerLookups(settings.docker_host, redact=redact))
     provisioner = Provisioner(work, gateway)
     quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
@@ -186,4 +194,5 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
                                 "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),
         listened=ListenedChannels(gateway, playbook.alerts.listen_channels),
+        oncall=OncallTimers(work, directory), feed_key=feed_key(settings.bot_token),
     )
