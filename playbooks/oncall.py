@@ -14,10 +14,10 @@ from datetime import date, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, model_validator
 
 from playbooks.common import PackModel, TimeOfDay, TimeZoneName
-from playbooks.durations import Duration
+from playbooks.durations import Duration, parse_duration
 from playbooks.windows import WEEKDAYS, Weekday
 
 _PERSON = re.compile(r"[UW][A-Z0-9]{2,}|@[a-z0-9][a-z0-9._-]*")
@@ -42,7 +42,21 @@ def _handle(value: str) -> str:
     raise ValueError(f"{value!r} is not a user group handle; write it like @oncall")
 
 
+def _shift(value: object) -> object:
+    if value in ("daily", "weekly"):
+        return value
+    try:
+        length = parse_duration(value)
+    except ValueError:
+        shown = str(value)[:40]
+        raise ValueError(f"{shown!r} is not a shift length; use daily, weekly or a duration like 12h") from None
+    if length < timedelta(minutes=15):
+        raise ValueError("a shift lasts at least 15m")
+    return length
+
+
 Person = Annotated[str, AfterValidator(_person)]
+ShiftLength = Annotated[Literal["daily", "weekly"] | timedelta, PlainValidator(_shift)]
 Handle = Annotated[str, AfterValidator(_handle)]
 
 
@@ -80,23 +94,11 @@ class Layer(PackModel):
 
     name: str = ""
     people: list[Person] = Field(min_length=1)
-    shift: Literal["daily", "weekly"] | Duration = "weekly"
+    shift: ShiftLength = "weekly"
     handoff: TimeOfDay = "09:00"
     handoff_day: Weekday = "monday"
     start: date = date(2026, 1, 5)
-    restrictions: list[Window] = []
-
-    @field_validator("restrictions", mode="before")
-    @classmethod
-    def _named(cls, value: object) -> object:
-        return [_restriction(v) for v in value] if isinstance(value, list) else value
-
-    @field_validator("shift")
-    @classmethod
-    def _positive(cls, value: object) -> object:
-        if isinstance(value, timedelta) and value < timedelta(minutes=15):
-            raise ValueError("a shift lasts at least 15m")
-        return value
+    restrictions: list[Annotated[Window, BeforeValidator(_restriction)]] = []
 
     @property
     def handoff_time(self) -> time:
