@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time, timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -68,11 +69,11 @@ class Window(PackModel):
     start: TimeOfDay = "00:00"
     end: TimeOfDay = "00:00"
 
-    @property
+    @cached_property
     def weekdays(self) -> frozenset[int]:
         return frozenset(WEEKDAYS.index(d) for d in self.days)
 
-    @property
+    @cached_property
     def times(self) -> tuple[time, time]:
         return time.fromisoformat(self.start), time.fromisoformat(self.end)
 
@@ -100,17 +101,17 @@ class Layer(PackModel):
     start: date = date(2026, 1, 5)
     restrictions: list[Annotated[Window, BeforeValidator(_restriction)]] = []
 
-    @property
+    @cached_property
     def handoff_time(self) -> time:
         return time.fromisoformat(self.handoff)
 
-    @property
+    @cached_property
     def step_days(self) -> int | None:
         """Shifts counted in local days (the handoff stays at its wall-clock time across DST), or None
         for a fixed duration."""
         return {"daily": 1, "weekly": 7}.get(self.shift) if isinstance(self.shift, str) else None
 
-    @property
+    @cached_property
     def first_day(self) -> date:
         if self.shift != "weekly":
             return self.start
@@ -127,7 +128,7 @@ class OncallSchedule(PackModel):
     editors: list[Person] = []
     """Who may override and swap (user IDs, ``@groups``); empty: the schedule's own people."""
 
-    @property
+    @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -148,10 +148,27 @@ def _windows(windows: Sequence[Window], schedule: OncallSchedule, start: datetim
     return merged
 
 
-def covered(schedule: OncallSchedule, shift: Shift) -> list[tuple[datetime, datetime]]:
-    """The parts of a shift its layer's restrictions leave on call (all of it when unrestricted)."""
-    windows = schedule.layers[shift.layer].restrictions
-    return _windows(windows, schedule, shift.start, shift.end) if windows else [(shift.start, shift.end)]
+def covered(schedule: OncallSchedule, shifts: Sequence[Shift]) -> list[tuple[Shift, datetime, datetime]]:
+    """The parts of one layer's shifts (in order) its restrictions leave on call: all of them when
+    unrestricted. The windows are laid out once for the whole span and walked alongside the shifts."""
+    if not shifts:
+        return []
+    windows = schedule.layers[shifts[0].layer].restrictions
+    if not windows:
+        return [(shift, shift.start, shift.end) for shift in shifts]
+    allowed = _windows(windows, schedule, shifts[0].start, shifts[-1].end)
+    out: list[tuple[Shift, datetime, datetime]] = []
+    w = 0
+    for shift in shifts:
+        while w < len(allowed) and allowed[w][1] <= shift.start:
+            w += 1
+        v = w
+        while v < len(allowed) and allowed[v][0] < shift.end:
+            a, b = max(allowed[v][0], shift.start), min(allowed[v][1], shift.end)
+            if a < b:
+                out.append((shift, a, b))
+            v += 1
+    return out
 
 
 def swap_table(swaps: Iterable[Swap]) -> dict[tuple[int, datetime], str]:
@@ -163,31 +180,33 @@ def final(schedule: OncallSchedule, members: Members, overrides: Iterable[Overri
     """The final schedule over ``[start, end)``: consecutive, non-overlapping segments, adjacent
     ones of the same person joined; gaps where nothing covers."""
     table = swap_table(swaps)
-    # (start, end, rank, user, source): the lowest rank covering an instant decides
-    intervals: list[tuple[datetime, datetime, tuple[int, int], str, int]] = []
+    # (start, end, rank, user, source): the lowest rank covering an instant decides; overrides rank
+    # below every layer (the later the lower), layers by their place in the file
+    intervals: list[tuple[datetime, datetime, int, str, int]] = []
     for o in overrides:
         a, b = max(o.start, start), min(o.end, end)
         if a < b:
-            intervals.append((a, b, (0, -o.order), o.user, -1))
+            intervals.append((a, b, -1 - o.order, o.user, -1))
     for index, layer in enumerate(schedule.layers):
-        for shift in layer_shifts(schedule, index, rotation(layer, members), start, end, table):
-            for a, b in covered(schedule, shift):
-                a, b = max(a, start), min(b, end)
-                if a < b:
-                    intervals.append((a, b, (1, index), shift.user, index))
+        shifts = layer_shifts(schedule, index, rotation(layer, members), start, end, table)
+        for shift, a, b in covered(schedule, shifts):
+            a, b = max(a, start), min(b, end)
+            if a < b:
+                intervals.append((a, b, index, shift.user, index))
     return sweep(intervals)
 
 
-def sweep(intervals: list[tuple[datetime, datetime, tuple[int, int], str, int]]) -> list[Segment]:
-    """Intervals with ranks into segments where the best-ranked one decides (a heap of the active
-    ones, ended ones dropped lazily): O(n log n)."""
+def sweep(intervals: list[tuple[datetime, datetime, int, str, int]]) -> list[Segment]:
+    """Intervals with ranks into segments where the lowest rank decides (a heap of the active ones,
+    ended ones dropped lazily): O(n log n)."""
     intervals.sort(key=lambda i: i[0])
     bounds = sorted({i[0] for i in intervals} | {i[1] for i in intervals})
-    active: list[tuple[tuple[int, int], datetime, str, int]] = []
+    active: list[tuple[int, datetime, str, int]] = []
     out: list[Segment] = []
-    j = 0
+    current: list = []  # [start, end, user, source] of the stretch being built
+    j, n = 0, len(intervals)
     for t, t_next in zip(bounds, bounds[1:], strict=False):
-        while j < len(intervals) and intervals[j][0] <= t:
+        while j < n and intervals[j][0] <= t:
             a, b, rank, user, source = intervals[j]
             heapq.heappush(active, (rank, b, user, source))
             j += 1
@@ -196,10 +215,14 @@ def sweep(intervals: list[tuple[datetime, datetime, tuple[int, int], str, int]])
         if not active:
             continue
         _, _, user, source = active[0]
-        if out and out[-1].end == t and out[-1].user == user:
-            out[-1] = Segment(out[-1].start, t_next, user, out[-1].source)
+        if current and current[1] == t and current[2] == user:
+            current[1] = t_next
         else:
-            out.append(Segment(t, t_next, user, source))
+            if current:
+                out.append(Segment(*current))
+            current = [t, t_next, user, source]
+    if current:
+        out.append(Segment(*current))
     return out
 
 

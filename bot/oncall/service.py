@@ -27,6 +27,7 @@ from storage.windows import SCHEDULED, MaintenanceWindow
 
 BEHIND = timedelta(days=14)
 """How far back a handoff looks for the outgoing person's shift."""
+QUICK_LOOK = timedelta(days=2)
 
 
 def members(ctx: Ctx) -> rota.Members:
@@ -181,9 +182,22 @@ def overview(ctx: Ctx) -> str:
         return "No on-call schedules are declared yet (oncall.yaml in the pack; see docs/oncall.md)."
     lines = []
     for name, schedule in schedules.items():
-        segments = final(ctx, name, ctx.now - timedelta(seconds=1), ctx.now + ctx.playbook.oncall.horizon)
-        lines.append(views.now_and_next(name, schedule, rota.at(segments, ctx.now), rota.after(segments, ctx.now)))
+        current, following = now_and_next(ctx, name)
+        lines.append(views.now_and_next(name, schedule, current, following))
     return "\n".join(lines)
+
+
+def now_and_next(ctx: Ctx, name: str) -> tuple[rota.Segment | None, rota.Segment | None]:
+    """Who is on call now (until when) and who comes next: two days ahead are read first, the whole
+    horizon only when they do not say (so `/oncall` stays quick with many schedules). The current
+    stretch's end is only trusted when it ends before the span read does."""
+    horizon = ctx.playbook.oncall.horizon
+    for ahead in (min(QUICK_LOOK, horizon), horizon):
+        segments = final(ctx, name, ctx.now - timedelta(seconds=1), ctx.now + ahead)
+        current, following = rota.at(segments, ctx.now), rota.after(segments, ctx.now)
+        if following is not None:
+            return current, following
+    return current, following
 
 
 def mine(ctx: Ctx, user: str, feed: str) -> str:
