@@ -102,6 +102,11 @@ def test_the_group_follows_handoffs_overrides_and_swaps_and_a_hand_edit_is_put_b
     restored = [a for a in audit(bot) if a.event == "group_restored"]
     assert len(restored) == 1 and "U0DAVE" in restored[0].detail
 
+    # Bad input is answered and changes nothing.
+    assert "`soon` is not a time" in command(bot, "override <@U0DAVE|dave> soon 2h", "U0BOB")
+    assert "would already be over" in command(bot, "override <@U0DAVE|dave> 2026-11-01 2026-11-02", "U0BOB")
+    assert "There is no schedule `nope`" in command(bot, "override <@U0DAVE|dave> now 2h nope", "U0BOB")
+
     # Only the schedule's editors may override; an override takes the group at once.
     refused = command(bot, "override <@U0DAVE|dave> now 2h", "U0KIM")
     assert "Only members of @platform-ops-lead, <@U0LEO> may change the `primary` schedule" in refused

@@ -114,12 +114,12 @@ def test_the_group_equals_who_is_on_call_after_every_handoff(case, edits: list[i
 
 
 # -- replicas --------------------------------------------------------------------------------------------
-def test_two_replicas_hand_over_once(tmp_path: Path) -> None:
+def test_two_replicas_hand_over_once(tmp_path: Path, database_url: str) -> None:
     layer = {"people": ["U0ALICE", "U0KIM"], "shift": "daily", "start": "2026-11-28"}
     (tmp_path / "oncall.yaml").write_text(yaml.safe_dump({"schedules": {"primary": {
         "usergroup": "@oncall", "layers": [layer]}}}))
     playbook = load_playbook(tmp_path)
-    engine = make_engine(f"sqlite:///{tmp_path / 'bot.db'}")
+    engine = make_engine(database_url)
     upgrade(engine)
     clock = FakeClock(datetime(2026, 11, 28, 9, 30, tzinfo=UTC))
     directory = StaticDirectory({"@oncall": {"U0ALICE"}})

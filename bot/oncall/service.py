@@ -108,8 +108,8 @@ def override(ctx: Ctx, cmd: commands.Override, actor: str) -> str:
     start = max(ctx.now, _local(cmd.start, schedule)) if cmd.start else ctx.now
     end = start + cmd.end if isinstance(cmd.end, timedelta) else _local(cmd.end, schedule)
     if end <= start:
-        raise Refusal("That override would end before it starts (times are in the schedule's time zone, "
-                      f"{schedule.timezone}).")
+        over = "would already be over" if end <= ctx.now else "would end before it starts"
+        raise Refusal(f"That override {over} (times are in the schedule's time zone, {schedule.timezone}).")
     if end - start > commands.MAX_SPAN:
         raise Refusal(f"An override lasts at most {commands.MAX_SPAN.days} days.")
     displaced = sorted({s.user for s in final(ctx, name, start, end) if s.user != cmd.user})
