@@ -7,7 +7,7 @@ schedule has on call; the calendar feeds parse with a real iCalendar library."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,9 @@ from sqlmodel import Session, col, select
 
 from bot.oncall import feeds
 from playbooks.loader import PACK_DIR
+from storage.followups import FollowUp
 from storage.oncall import OncallAudit
+from storage.windows import MaintenanceWindow
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
@@ -124,10 +126,22 @@ def test_the_group_follows_handoffs_overrides_and_swaps_and_a_hand_edit_is_put_b
     escalated = [t for t in bot.texts(channel) if "Escalation level 2" in t]
     assert escalated and "<@U0DAVE>" in escalated[0] and "<@U0KIM>" not in escalated[0]
 
-    # The override ends: the group goes back to the rota, and the handoff briefing names the incident.
+    # The override ends: the group goes back to the rota, and the handoff briefing names the open
+    # incident, the follow-up due and the maintenance window of KIM's shift (and not those after it).
+    with Session(bot.engine) as session:
+        made = {"created_by": "U0BOB", "created_at": bot.clock()}
+        session.add_all([
+            FollowUp(incident_id=1, owner="U0LEO", text="Add a checkout alert", due_on=date(2026, 11, 30), **made),
+            FollowUp(incident_id=1, owner="U0LEO", text="Later work", due_on=date(2026, 12, 9), **made),
+            MaintenanceWindow(title="PostgreSQL upgrade", starts_at=datetime(2026, 11, 29, 22, tzinfo=UTC),
+                              ends_at=datetime(2026, 11, 29, 23, tzinfo=UTC), **made)])
+        session.commit()
     at(bot, bot.clock() + timedelta(hours=2, minutes=1))
     assert group(bot) == ["U0KIM"]
-    assert any("INC-0001" in t for t in dms(bot, "U0KIM", "You are now on call"))
+    [brief] = dms(bot, "U0KIM", "You are now on call")[-1:]
+    assert "INC-0001" in brief and "FU-1 due Mon 30 Nov" in brief and "PostgreSQL upgrade" in brief
+    assert "Later work" not in brief
+    assert dms(bot, "U0DAVE", "Your *primary* shift is over")
 
     # LEO hands his Monday shift to ALICE; at Monday's handoff ALICE takes the group.
     assert "You have no shift on Mon 30 Nov 2026" in command(bot, "swap <@U0ALICE|alice> 2026-11-30", "U0BOB")
