@@ -17,6 +17,7 @@ import yaml
 from sqlmodel import Session, col, select
 
 from bot.oncall import feeds
+from bot.oncall.audit import report
 from playbooks.loader import PACK_DIR
 from storage.followups import FollowUp
 from storage.oncall import OncallAudit
@@ -153,6 +154,11 @@ def test_the_group_follows_handoffs_overrides_and_swaps_and_a_hand_edit_is_put_b
     # her own Tuesday shift follows the swapped one: one stretch, told once
     assert len(dms(bot, "U0ALICE", "You are now on call for *primary* until Wed 02 Dec 09:00")) == 1
     assert [a.event for a in audit(bot)].count("swap") == 1
+    trail = report(bot.engine).splitlines()  # `opsbot audit --oncall`, newest first
+    assert trail[0].startswith("2026-11-30 09:00:05Z primary handoff by opsbot")
+    assert any(" primary swap by U0LEO " in line for line in trail)
+    assert any(" primary override by U0BOB " in line and "U0DAVE" in line for line in trail)
+    assert any(" primary group_restored by opsbot " in line for line in trail)
 
 
 def test_calendar_feeds_are_signed_and_parse_as_icalendar(bot: BotUnderTest) -> None:

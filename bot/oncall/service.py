@@ -267,17 +267,18 @@ def group_purpose(name: str) -> str:
     return f"oncall_group:{name}"
 
 
-def check_group(ctx: Ctx, state: OncallState, live: frozenset[str]) -> None:
-    """The claimed drift check: a user group whose members (read live just before) differ from who
-    is on call was edited by hand; put it back and note it. Skipped while the bot's own update of
-    that group is still on its way."""
+def check_group(ctx: Ctx, state: OncallState, live: frozenset[str], read_at: datetime) -> None:
+    """The claimed drift check: a user group whose members (read live at ``read_at``) differ from
+    who is on call was edited by hand; put it back and note it. Skipped while the bot's own update of
+    that group is on its way or arrived after the read (the read may predate it)."""
     name = state.schedule
     schedule = ctx.playbook.oncall.schedules.get(name)
     state.drift_check_at = ctx.now + ctx.playbook.oncall.drift_check_every
     if schedule is None or not schedule.usergroup or not state.people or live == frozenset(state.people):
         return
     pending = ctx.session.exec(select(OutboundMessage.id).where(OutboundMessage.purpose == group_purpose(name))
-                               .where(col(OutboundMessage.state).in_(["pending", "sending"]))).first()
+                               .where(col(OutboundMessage.state).in_(["pending", "sending"])
+                                      | (col(OutboundMessage.sent_at) >= read_at))).first()
     if pending is not None:
         return
     _audit(ctx, name, BOT, "group_restored", {"usergroup": schedule.usergroup, "found": sorted(live),

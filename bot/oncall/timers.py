@@ -9,6 +9,8 @@ across restarts and replicas; ``drift_check_at`` likewise for putting back a han
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import col, select
 
 from bot.oncall import service
@@ -37,8 +39,9 @@ class OncallTimers:
             select(OncallState).where(col(OncallState.drift_check_at) <= ctx.now)).all()])
         for state_id, name in checks:
             schedule = schedules.get(name)
+            read_at = self._work.clock()
             live = self._directory.group_members(schedule.usergroup) if schedule and schedule.usergroup else frozenset()
-            fired += self._work(lambda ctx, i=state_id, members=live: _drift(ctx, i, members))
+            fired += self._work(lambda ctx, i=state_id, members=live, at=read_at: _drift(ctx, i, members, at))
         return fired
 
 
@@ -57,9 +60,9 @@ def _handoff(ctx: Ctx, state_id: int) -> int:
     return 1
 
 
-def _drift(ctx: Ctx, state_id: int, live: frozenset[str]) -> int:
+def _drift(ctx: Ctx, state_id: int, live: frozenset[str], read_at: datetime) -> int:
     state = claim(ctx, OncallState, state_id, "drift_check_at")
     if state is None:
         return 0
-    service.check_group(ctx, state, live)
+    service.check_group(ctx, state, live, read_at)
     return 1
