@@ -27,7 +27,7 @@ async def oncall(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond: A
         case Help():
             await ack(text=cmd.USAGE)
         case cmd.Show():
-            await answer_command(ack, respond, rt.run(flows.overview, rt.work))
+            await answer_command(ack, respond, rt.run(flows.overview, rt.work, rt.feed_key))
         case cmd.Mine():
             await answer_command(ack, respond, rt.run(flows.mine, rt.work, user, rt.feed_key))
         case cmd.Override() as override:

@@ -152,6 +152,3 @@ class OncallSettings(PackModel):
     """Whether the outgoing and incoming people get a direct message at each handoff."""
     horizon: Duration = timedelta(days=35)
     """How far ahead ``/oncall me`` and the handoff timer look."""
-
-    def schedule(self, name: str) -> OncallSchedule | None:
-        return self.schedules.get(name)

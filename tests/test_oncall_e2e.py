@@ -176,8 +176,10 @@ def test_calendar_feeds_are_signed_and_parse_as_icalendar(bot: BotUnderTest) -> 
     assert len({str(e["uid"]) for e in events}) == len(events)
 
     key = bot.rt.feed_key
-    whole = httpx.get(f"{bot.url}/oncall.ics", params={"schedule": "primary",
-                                                       "sig": feeds.signature(key, "schedule:primary")}, timeout=10)
+    shown = command(bot, "", "U0DAVE")  # `/oncall` links each schedule's calendar
+    link = shown.split("<", 3)[-1].split("|")[0]
+    assert link.startswith("http://127.0.0.1:3000/oncall.ics?schedule=primary&sig=")
+    whole = httpx.get(f"{bot.url}/oncall.ics?{link.split('?', 1)[1]}", timeout=10)
     people = [str(e["summary"]) for e in icalendar.Calendar.from_ical(whole.content).walk("VEVENT")]
     assert any("U0ALICE" in p for p in people) and any("U0LEO" in p for p in people)
 

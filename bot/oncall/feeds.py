@@ -57,7 +57,7 @@ class Entry:
     segment: Segment
 
 
-def calendar(name: str, entries: Iterable[Entry], now: datetime, people: dict[str, str] | None = None) -> bytes:
+def calendar(name: str, entries: Iterable[Entry], now: datetime) -> bytes:
     """An RFC 5545 calendar; each stretch is an event with a UID stable across fetches, so
     calendar apps update events in place rather than duplicating them."""
     cal = Calendar()
@@ -66,7 +66,7 @@ def calendar(name: str, entries: Iterable[Entry], now: datetime, people: dict[st
     cal.add("x-wr-calname", name)
     for entry in entries:
         seg = entry.segment
-        who = (people or {}).get(seg.user, seg.user)
+        who = seg.user
         event = Event()
         event.add("uid", f"{entry.schedule}-{seg.user}-{seg.start:%Y%m%dT%H%M%SZ}@opsbot")
         event.add("dtstamp", now.astimezone(UTC))

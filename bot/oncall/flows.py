@@ -6,8 +6,8 @@ from bot.oncall import commands, feeds, service
 from bot.work import Ctx, UnitOfWork
 
 
-def overview(work: UnitOfWork) -> str:
-    return work(service.overview)
+def overview(work: UnitOfWork, key: bytes) -> str:
+    return work(lambda ctx: service.overview(ctx, key))
 
 
 def mine(work: UnitOfWork, user: str, key: bytes) -> str:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, select
 
 from bot.executor.approvals import Approver, describe, is_allowed
-from bot.oncall import commands, rota, views
+from bot.oncall import commands, feeds, rota, views
 from bot.refusal import Refusal
 from bot.slack import outbox
 from bot.work import BOT, Ctx
@@ -176,14 +176,15 @@ def _my_shift(ctx: Ctx, name: str, schedule: OncallSchedule, user: str, cmd: com
 
 
 # -- reading -------------------------------------------------------------------------------------------
-def overview(ctx: Ctx) -> str:
+def overview(ctx: Ctx, key: bytes) -> str:
     schedules = ctx.playbook.oncall.schedules
     if not schedules:
         return "No on-call schedules are declared yet (oncall.yaml in the pack; see docs/oncall.md)."
     lines = []
     for name, schedule in schedules.items():
         current, following = now_and_next(ctx, name)
-        lines.append(views.now_and_next(name, schedule, current, following))
+        feed = feeds.link(ctx.playbook.oncall.feed_url, key, schedule=name)
+        lines.append(views.now_and_next(name, schedule, current, following, feed))
     return "\n".join(lines)
 
 

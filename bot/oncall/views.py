@@ -21,12 +21,13 @@ def span(start: datetime, end: datetime, schedule: OncallSchedule) -> str:
     return f"{when(start, schedule)} to {when(end, schedule)} ({schedule.timezone})"
 
 
-def now_and_next(name: str, schedule: OncallSchedule, current: Segment | None, following: Segment | None) -> str:
+def now_and_next(name: str, schedule: OncallSchedule, current: Segment | None, following: Segment | None,
+                 feed: str) -> str:
     now = (f"<@{current.user}> until {when(current.end, schedule)}" + (" (override)" if current.source < 0 else "")
            if current else "nobody")
     nxt = f"<@{following.user}> from {when(following.start, schedule)}" if following else "nobody scheduled"
     group = f" · {schedule.usergroup}" if schedule.usergroup else ""
-    return f"*{name}*{group} ({schedule.timezone}): now {now}; next {nxt}"
+    return f"*{name}*{group} ({schedule.timezone}): now {now}; next {nxt} · <{feed}|calendar>"
 
 
 def mine(shifts: Sequence[tuple[str, OncallSchedule, Segment]], horizon: timedelta, feed: str) -> str:
