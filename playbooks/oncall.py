@@ -137,6 +137,9 @@ class OncallSchedule(PackModel):
         names = [layer.name for layer in self.layers if layer.name]
         if len(names) != len(set(names)):
             raise ValueError("layer names must be unique within a schedule")
+        if self.usergroup and any(self.usergroup in layer.people for layer in self.layers):
+            raise ValueError(f"{self.usergroup} follows this schedule, so its members cannot also be its people "
+                             "(each handoff would change the rotation)")
         return self
 
 

@@ -72,6 +72,12 @@ def test_check_names_the_file_and_the_key(tmp_path: Path) -> None:
                 "schedules.primary.layers[0].shift: 'fortnightly' is not a shift length",
                 "schedules.primary.layers[0].restrictions[0]: unknown restriction 'lunchtime'"):
         assert any(f"oncall.yaml: {key}" in s for s in shown), (key, shown)
+    (tmp_path / "oncall.yaml").write_text(yaml.safe_dump({"schedules": {"primary": {
+        "usergroup": "@oncall", "layers": [{"people": ["@oncall"]}]}}}))
+    with pytest.raises(PlaybookError) as raised:
+        load_playbook(tmp_path)
+    assert any(p.key == "schedules.primary" and "@oncall follows this schedule" in p.message
+               for p in raised.value.problems)
     ok = {"schedules": {"primary": {"layers": [{"people": ["U0ALICE"]}]}}}
     (tmp_path / "oncall.yaml").write_text(yaml.safe_dump(ok))
     with pytest.raises(PlaybookError) as raised:
