@@ -150,4 +150,14 @@ def test_two_replicas_hand_over_once(tmp_path: Path, database_url: str) -> None:
     updates = [r.args for r in rows if r.method == "usergroups.users.update"]
     assert told == ["U0ALICE", "U0KIM"]
     assert updates == ['{"usergroup": "SONCALL", "users": "U0ALICE"}', '{"usergroup": "SONCALL", "users": "U0KIM"}']
+
+    # An override (the state row locked while its handoff is re-planned) hands over at the next tick.
+    work = UnitOfWork(engine, playbook, clock, directory)
+    answer = work(lambda ctx: service.override(ctx, cmd.Override("U0LEO", None, timedelta(hours=1), None), "U0KIM"))
+    assert "<@U0LEO> is on call for *primary*" in answer
+    replicas[1].run_due()
+    with Session(engine) as session:
+        last = session.exec(select(OutboundMessage).where(OutboundMessage.method == "usergroups.users.update")
+                            .order_by(col(OutboundMessage.id).desc())).first()
+    assert last is not None and last.args == '{"usergroup": "SONCALL", "users": "U0LEO"}'
     engine.dispose()

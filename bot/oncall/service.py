@@ -87,7 +87,9 @@ def _audit(ctx: Ctx, name: str, actor: str, event: str, detail: dict[str, object
 
 
 def state_of(ctx: Ctx, name: str) -> OncallState:
-    state = ctx.session.exec(select(OncallState).where(OncallState.schedule == name)).first()
+    """The schedule's state row, locked (PostgreSQL) so a handoff claimed at the same moment either
+    finishes first (its next handoff time is then read here) or fails its compare-and-set."""
+    state = ctx.session.exec(select(OncallState).where(OncallState.schedule == name).with_for_update()).first()
     if state is None:
         state = OncallState(schedule=name, handoff_at=ctx.now, drift_check_at=ctx.now)
         ctx.session.add(state)
