@@ -58,7 +58,7 @@ def resolve_targets(session: Session, directory: Directory, incident: Incident, 
             out.mentions += [f"<@{user}>" for user in people]
             out.users += people
             if not people:
-                out.unresolved.append(target)
+                out.unresolved.append(f"{target} (nobody on call)")
         elif target.startswith("role:"):
             holder = queries.role_holder(session, incident.id, target[5:])
             if holder:
