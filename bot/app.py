@@ -37,6 +37,7 @@ from handlers import (
     maintenance,
     messages,
     notices,
+    oncall,
     ops,
     paging,
     reports,
@@ -48,7 +49,7 @@ from storage.db import ping_database
 
 log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
-            home, status_page, reports, paging)
+            home, status_page, reports, paging, oncall)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
 
 

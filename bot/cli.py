@@ -1,4 +1,4 @@
-"""`opsbot` command line: serve, sandbox, check, db upgrade."""
+"""`opsbot` command line: serve, sandbox, check, audit, import-schedule, db upgrade."""
 
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="list executor runs: who asked, who approved, what ran")
     audit.add_argument("--run", type=int, help="show one run's full audit trail")
     audit.add_argument("--limit", type=int, default=30)
+    audit.add_argument("--oncall", action="store_true", help="list on-call changes instead: overrides, swaps, "
+                                                               "handoffs, user groups put back")
+    imports = sub.add_parser("import-schedule", help="convert a PagerDuty or Opsgenie schedule (API JSON) into "
+                                                     "oncall.yaml")
+    imports.add_argument("export", type=Path, help="the JSON of GET /schedules/{id} (PagerDuty) or "
+                                                   "GET /v2/schedules/{id} (Opsgenie)")
+    imports.add_argument("--users", type=Path, required=True,
+                         help="YAML mapping their user IDs, usernames, e-mails or names to Slack user IDs")
+    imports.add_argument("--name", help="the schedule's name in oncall.yaml (default: from the export)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     args = parser.parse_args(argv)
@@ -56,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check()
         if args.command == "audit":
-            return _audit(args.run, args.limit)
+            return _audit(args.run, args.limit, oncall=args.oncall)
+        if args.command == "import-schedule":
+            return _import_schedule(args.export, args.users, args.name)
         return _db_upgrade()
     except (SettingsError, PlaybookError) as exc:
         print(f"opsbot: {exc}", file=sys.stderr)
@@ -89,14 +100,47 @@ def _check() -> int:
     return 0
 
 
-def _audit(run_id: int | None, limit: int) -> int:
+def _audit(run_id: int | None, limit: int, *, oncall: bool = False) -> int:
     from bot.executor.audit import report
+    from bot.oncall.audit import report as oncall_report
     from storage.db import make_engine
 
     settings = load_settings(require_slack=False)
-    text = report(make_engine(settings.database_url), run_id=run_id, limit=limit)
+    engine = make_engine(settings.database_url)
+    text = oncall_report(engine, limit=limit) if oncall else report(engine, run_id=run_id, limit=limit)
     print(text)
     return 0 if text else 1
+
+
+def _import_schedule(export: Path, users: Path, name: str | None) -> int:
+    """The converted schedule on stdout (paste it under ``schedules:``), what was left out on stderr."""
+    import json
+
+    import yaml
+
+    from bot.oncall.importer import ImportProblem, import_schedule
+
+    try:
+        data = json.loads(export.read_text(encoding="utf-8"))
+        people = yaml.safe_load(users.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"opsbot: cannot read {exc.filename or export}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 2
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        print(f"opsbot: not valid JSON or YAML: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    if not isinstance(data, dict) or not isinstance(people, dict):
+        print("opsbot: the export must be a JSON object and the users file a mapping", file=sys.stderr)
+        return 2
+    try:
+        imported = import_schedule(data, {str(k): str(v) for k, v in people.items()}, name=name)
+    except ImportProblem as exc:
+        print(f"opsbot: {exc}", file=sys.stderr)
+        return 1
+    print(yaml.safe_dump({"schedules": {imported.name: imported.schedule}}, sort_keys=False), end="")
+    for line in imported.unmapped:
+        print(f"not carried over: {line}", file=sys.stderr)
+    return 0
 
 
 def _db_upgrade() -> int:

@@ -36,6 +36,8 @@ from bot.incidents.provision import Provisioner
 from bot.incidents.timers import IncidentTimers
 from bot.logging import Redactor
 from bot.metrics import Metrics
+from bot.oncall.feeds import feed_key
+from bot.oncall.timers import OncallTimers
 from bot.ops.registry import operation_problems
 from bot.paging import senders as page_senders
 from bot.paging.delivery import PageDelivery
@@ -108,6 +110,10 @@ class Runtime:
     listened: ListenedChannels
     home: HomeRefresh
     """Publishes Home tabs: on opening, and again after commits that change what they show."""
+    oncall: OncallTimers
+    """Each on-call schedule's handoffs (user group, briefing DMs) and user-group checks."""
+    feed_key: bytes
+    """Signs the on-call calendar links (``bot.oncall.feeds``)."""
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -138,6 +144,7 @@ class Runtime:
         self.safely(self.followups.run_due)
         self.safely(self.page_timers.run_due)
         self.paging.kick()
+        self.safely(self.oncall.run_due)
         self.history_reads.kick()
         self.safely(timeline_flows.forget_old_events, self.work)
         self.trackers.kick()
@@ -202,7 +209,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         """Connects on first use only: a bot without Docker runs everything else."""
         return DockerRunner(settings.docker_host, redact=redact, cancel=cancel, deadline=deadline, track=track)
 
-    work = UnitOfWork(engine, playbook, clock, SlackDirectory(gateway), deliver=kick_delivery, redact=redact,
+    directory = SlackDirectory(gateway)
+    work = UnitOfWork(engine, playbook, clock, directory, deliver=kick_delivery, redact=redact,
                       lookups=DockerLookups(settings.docker_host, redact=redact))
     provisioner = Provisioner(work, gateway)
     quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
@@ -237,4 +245,5 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         metrics=Metrics(engine, playbook, clock),
         listened=ListenedChannels(gateway, playbook.alerts.listen_channels),
         home=home,
+        oncall=OncallTimers(work, directory), feed_key=feed_key(settings.bot_token),
     )

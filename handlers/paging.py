@@ -1,50 +1,20 @@
-"""Paging beyond Slack (docs/paging.md): ``/oncall contact …`` and the acknowledge link a page
-carries, ``GET``/``POST /page/ack``.
-
-For now this module answers ``/oncall`` itself, only its ``contact`` part; the on-call handler will
-hand ``/oncall contact …`` to ``contact`` below.
-"""
+"""Paging beyond Slack (docs/paging.md): the acknowledge link a page carries, ``GET``/``POST
+/page/ack`` (``/oncall contact …`` is answered with the rest of ``/oncall``, in ``handlers/oncall.py``)."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs
 
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from bot.commands import Help, ParseError, verb_and_rest
-from bot.paging import commands as cmd
 from bot.paging import flows, views
 from bot.paging.links import PATH, LinkBad
 from bot.runtime import Runtime
-from handlers.listeners import command, route
-from handlers.replies import answer_command
+from handlers.listeners import route
 
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 MAX_FORM_BYTES = 4096
-
-
-@command("/oncall")
-async def oncall(rt: Runtime, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-    verb, rest = verb_and_rest(command.get("text", ""))
-    if verb != "contact":
-        await ack(text="`/oncall contact` sets how you are paged beyond Slack. " + cmd.USAGE)
-        return
-    await contact(rt, ack, respond, command["user_id"], rest)
-
-
-async def contact(rt: Runtime, ack: AsyncAck, respond: AsyncRespond, user: str, text: str) -> None:
-    """``/oncall contact <text>``."""
-    match cmd.parse_contact(text):
-        case ParseError(message):
-            await ack(text=message)
-        case Help():
-            await ack(text=cmd.USAGE)
-        case parsed:
-            await answer_command(ack, respond, rt.run(flows.contact, rt.work, rt.page_senders, user, parsed))
 
 
 @route(PATH, methods=["GET"])

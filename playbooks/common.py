@@ -12,17 +12,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _HANDLE = re.compile(r"@[a-z0-9][a-z0-9._-]*")
 _ROLE_REF = re.compile(r"role:[a-z_]+")
+_SCHEDULE_REF = re.compile(r"schedule:[a-z0-9][a-z0-9_-]{0,40}")
 _CHANNEL = re.compile(r"#[a-z0-9][a-z0-9_-]{0,79}")
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 def _target(value: str) -> str:
-    """A notification target: a Slack user ID, a user group ``@handle`` or ``role:<key>``."""
-    if _USER_ID.fullmatch(value) or _HANDLE.fullmatch(value) or _ROLE_REF.fullmatch(value):
+    """A notification target: a Slack user ID, a user group ``@handle``, ``role:<key>`` or
+    ``schedule:<name>`` (whoever ``oncall.yaml``'s schedule has on call at that moment)."""
+    if any(p.fullmatch(value) for p in (_USER_ID, _HANDLE, _ROLE_REF, _SCHEDULE_REF)):
         return value
     raise ValueError(
-        f"{value!r} is not a target; use a Slack user ID (U0123ABC), a user group handle (@oncall) "
-        "or an incident role (role:incident_commander)"
+        f"{value!r} is not a target; use a Slack user ID (U0123ABC), a user group handle (@oncall), "
+        "an incident role (role:incident_commander) or an on-call schedule (schedule:primary)"
     )
 
 

@@ -28,6 +28,7 @@ from playbooks.changes import ChangeSettings
 from playbooks.common import ChannelName, PackModel, Target, TimeZoneName
 from playbooks.durations import Duration, format_duration
 from playbooks.maintenance import MaintenanceSettings
+from playbooks.oncall import OncallSettings
 from playbooks.paging import PagingSettings
 from playbooks.public import PublicSettings
 from playbooks.record import RecordSettings
@@ -174,6 +175,7 @@ class Playbook(PackModel):
     windows: WindowSettings = WindowSettings()
     record: RecordSettings = RecordSettings()
     paging: PagingSettings = PagingSettings()
+    oncall: OncallSettings = OncallSettings()
 
     @field_validator("severities", mode="before")
     @classmethod
@@ -259,6 +261,14 @@ class Playbook(PackModel):
         for loc, target in refs:
             if target.startswith("role:") and target[5:] not in role_keys:
                 yield loc, f"unknown role {target!r}; roles are {', '.join(sorted(role_keys))}"
+            if target.startswith("schedule:") and target[9:] not in self.oncall.schedules:
+                known = ", ".join(sorted(self.oncall.schedules)) or "none"
+                yield loc, f"unknown on-call schedule {target!r}; oncall.yaml's schedules are {known}"
+        owners: dict[str, str] = {}
+        for name, schedule in self.oncall.schedules.items():
+            if schedule.usergroup and owners.setdefault(schedule.usergroup, name) != name:
+                message = f"{schedule.usergroup} already follows schedule {owners[schedule.usergroup]!r}"
+                yield ("oncall", "schedules", name, "usergroup"), message
 
     def _action_issues(self) -> Iterator[_Issue]:
         for name, action in self.actions.items():

@@ -38,6 +38,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "conversations.list": frozenset({"channels:read", "groups:read"}),  # types=public_channel,private_channel
     "pins.add": frozenset({"pins:write"}),
     "usergroups.list": frozenset({"usergroups:read"}),
+    "usergroups.users.update": frozenset({"usergroups:write"}),
     "chat.getPermalink": frozenset(),
     # history of the public incident channels, and of private channels the bot was added to
     "conversations.replies": frozenset({"channels:history", "groups:history"}),

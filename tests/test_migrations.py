@@ -23,6 +23,7 @@ import storage.alerts  # noqa: F401  (every table module, as the migrations' env
 import storage.changes  # noqa: F401
 import storage.followups  # noqa: F401
 import storage.models  # noqa: F401
+import storage.oncall  # noqa: F401
 import storage.postmortems  # noqa: F401
 import storage.public  # noqa: F401
 import storage.run_questions  # noqa: F401

@@ -284,3 +284,19 @@ def test_async_client_as_bolt_uses_it(server: SandboxServer) -> None:
     channel_id, ts = asyncio.run(scenario())
     assert server.workspace.messages(channel_id)[0].ts == ts
     assert "U0ALICE" in server.workspace.channel(channel_id).members
+
+
+def test_usergroups_users_update_checks_its_arguments_like_slack(server: SandboxServer, client: WebClient) -> None:
+    """The on-call user group's one write: the whole member list at once, with Slack's errors."""
+    updated = client.usergroups_users_update(usergroup="S0ONCALL", users="U0LEO,U0KIM")["usergroup"]
+    assert (updated["id"], updated["users"], updated["user_count"]) == ("S0ONCALL", ["U0LEO", "U0KIM"], 2)
+    assert client.usergroups_users_list(usergroup="S0ONCALL")["users"] == ["U0LEO", "U0KIM"]
+    assert error_code(lambda: client.api_call("usergroups.users.update", data={"users": "U0LEO"})) \
+        == "missing_argument"
+    assert error_code(lambda: client.api_call("usergroups.users.update", data={"usergroup": "S0ONCALL"})) \
+        == "no_users_provided"
+    for users, error in (("", "invalid_users"), ("bob", "invalid_users"), ("U0NOBODY", "failed_for_some_users"),
+                         (server.workspace.identity.bot_user_id, "invalid_users")):
+        assert error_code(lambda u=users: client.usergroups_users_update(usergroup="S0ONCALL", users=u)) == error
+    assert error_code(lambda: client.usergroups_users_update(usergroup="S0NOPE", users="U0LEO")) == "no_such_subteam"
+    assert server.workspace.usergroup_by_handle("oncall").users == ["U0LEO", "U0KIM"]  # refusals changed nothing

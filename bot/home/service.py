@@ -21,6 +21,7 @@ from bot.followups import queries as followup_queries
 from bot.followups.service import today
 from bot.incidents import queries as incident_queries
 from bot.incidents.service import open_incidents
+from bot.oncall import service as oncall_service
 from bot.slack.directory import Directory
 from bot.slack.gateway import UserGroup
 from bot.windows.service import upcoming
@@ -113,20 +114,23 @@ def home(ctx: Ctx, user: str) -> Home:
         runs=_runs_waiting(ctx, user, groups), changes_to_approve=_changes_waiting(ctx, user, groups),
         my_changes=_my_changes(ctx.session, user, ctx.now), followups=followups, refs=refs,
         windows=[w for w in upcoming(ctx.session, ctx.now) if w.starts_at <= ctx.now + WINDOWS_AHEAD],
-        on_call=on_call(ctx.playbook, ctx.directory),
+        on_call=on_call(ctx),
     )
 
 
-def on_call(playbook: Playbook, directory: Directory) -> list[OnCall]:
-    """Who is on call now: the user groups the first escalation level pages, as the directory has
-    them. (The one place to switch to on-call schedules when they exist.)"""
-    first = min(playbook.escalation, key=lambda level: level.level, default=None)
+def on_call(ctx: Ctx) -> list[OnCall]:
+    """Who is on call now: each on-call schedule's person (``oncall.yaml``); a pack without schedules
+    shows the user groups the first escalation level pages, as the directory has them."""
+    if ctx.playbook.oncall.schedules:
+        return [OnCall(f"schedule {name}", oncall_service.on_call_now(ctx, name))
+                for name in ctx.playbook.oncall.schedules]
+    first = min(ctx.playbook.escalation, key=lambda level: level.level, default=None)
     if first is None:
         return []
     shown = []
     for target in first.notify:
         if target.startswith("@"):
-            group = directory.user_group(target)
+            group = ctx.directory.user_group(target)
             shown.append(OnCall(target, tuple(group.users) if group else ()))
     return shown
 

@@ -7,6 +7,7 @@ next level early. Each level is notified once: ``escalation_level`` only grows.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,10 +47,19 @@ def due_levels(playbook: Playbook, incident: Incident, now: datetime) -> list[Es
             and (lvl.level == start or incident.declared_at + lvl.after <= now)]
 
 
-def resolve_targets(session: Session, directory: Directory, incident: Incident, targets: list[str]) -> Recipients:
+def resolve_targets(session: Session, directory: Directory, incident: Incident, targets: list[str], *,
+                    on_call: Callable[[str], Sequence[str]] = lambda _name: ()) -> Recipients:
+    """Mentions and people for a level's targets; ``schedule:<name>`` is whoever ``on_call(name)``
+    says the schedule has on call now (overrides and swaps included, ``bot.oncall.service``)."""
     out = Recipients()
     for target in targets:
-        if target.startswith("role:"):
+        if target.startswith("schedule:"):
+            people = list(on_call(target[9:]))
+            out.mentions += [f"<@{user}>" for user in people]
+            out.users += people
+            if not people:
+                out.unresolved.append(f"{target} (nobody on call)")
+        elif target.startswith("role:"):
             holder = queries.role_holder(session, incident.id, target[5:])
             if holder:
                 out.mentions.append(f"<@{holder.user_id}>")

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from bot.incidents import escalation, queries, service, views
+from bot.oncall import service as oncall
 from bot.slack import outbox
 from bot.slack.gateway import SlackGateway, SlackRejected, SlackUnavailable
 from bot.work import BOT, Ctx, UnitOfWork
@@ -125,7 +126,8 @@ class Provisioner:
     def _furnish(self, incident: Incident) -> None:
         severity = self._playbook.severity(incident.severity)
         who, roles, ticks, changes = self._work(lambda ctx: (
-            escalation.resolve_targets(ctx.session, ctx.directory, incident, list(severity.responders)),
+            escalation.resolve_targets(ctx.session, ctx.directory, incident, list(severity.responders),
+                                       on_call=lambda name: oncall.on_call_now(ctx, name)),
             queries.roles(ctx.session, incident.id), queries.ticks(ctx.session, incident.id),
             queries.linked_changes(ctx.session, incident.id)))
         commander = roles.get("incident_commander")

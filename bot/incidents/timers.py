@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from bot.incidents import escalation, queries, views
 from bot.incidents.service import record
+from bot.oncall import service as oncall
 from bot.paging import service as paging
 from bot.slack import outbox
 from bot.timers import claim
@@ -108,7 +109,8 @@ def _escalate_next(ctx: Ctx, incident: Incident, reason: str) -> None:
 def escalate(ctx: Ctx, incident: Incident, level: EscalationLevel, reason: str) -> None:
     """Notify one level (mention in the channel, a DM each, an invitation, a page through each
     person's contacts beyond Slack: docs/paging.md) and plan the next."""
-    who = escalation.resolve_targets(ctx.session, ctx.directory, incident, level.notify)
+    who = escalation.resolve_targets(ctx.session, ctx.directory, incident, level.notify,
+                                     on_call=lambda name: oncall.on_call_now(ctx, name))
     incident.escalation_level = level.level
     incident.next_escalation_at = escalation.next_due(ctx.playbook, incident)
     mentions = " ".join(who.mentions) or "nobody could be resolved"

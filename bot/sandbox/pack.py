@@ -8,6 +8,8 @@ marked ``unavailable`` with the reason) and ``schedules.yaml`` (empty: in the sa
 someone asks for runs, so a cron backup never holds the lock a person is about to need) and
 ``paging.yaml`` (no ntfy server: pages never leave the machine; e-mail and SMS are off as bundled).
 ``rollback.yaml`` stays bundled: its action is unavailable here, so nothing reads it.
+``oncall.yaml`` gets a demo rotation of the seeded on-call engineers, so `/oncall` has something to
+show; it owns no user group, so @oncall stays as seeded.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ ROLLBACK_UNAVAILABLE = ("it needs a Docker Engine running the application's cont
                         "(it retags images and restarts them), and the sandbox runs none")
 BACKUP_ACTIONS = ("backup.run", "backup.verify", "backup.restore", "backup.restore_test", "backup.prune")
 MAINTENANCE_ACTIONS = ("maintenance.enable", "maintenance.disable")
+ONCALL_DEMO: dict[str, Any] = {"schedules": {"primary": {
+    "description": "Primary on-call (a demo rotation of the seeded engineers)", "editors": ["@platform-ops-lead"],
+    "layers": [  # the first layer covering an instant wins: the weekend cover, then the weekly rota
+        {"name": "weekend-cover", "people": ["@team-leads"], "shift": "daily", "restrictions": ["weekends"]},
+        {"name": "weekly", "people": ["U0ALICE", "U0KIM", "U0LEO"], "shift": "weekly", "handoff": "09:00"}],
+}}}
 
 
 def render_pack(site: SandboxSite) -> Path:
@@ -38,7 +46,8 @@ def render_pack(site: SandboxSite) -> Path:
     for name, reason in reasons.items():
         actions[name]["unavailable"] = reason
     files = {"actions.yaml": actions, "schedules.yaml": {}, "backups.yaml": backups(site),
-             "maintenance.yaml": maintenance(site), "paging.yaml": {"ntfy": {"server": None}}}
+             "maintenance.yaml": maintenance(site), "paging.yaml": {"ntfy": {"server": None}},
+             "oncall.yaml": ONCALL_DEMO}
     for name, document in files.items():
         (folder / name).write_text("# Rendered by `opsbot sandbox` at start; edits are overwritten.\n"
                                    + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))

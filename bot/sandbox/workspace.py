@@ -247,6 +247,12 @@ class Workspace:
             found = next((g for g in self.state.usergroups.values() if g.handle == handle.removeprefix("@")), None)
             return copy.deepcopy(found)
 
+    def edit_usergroup(self, handle: str, users: list[str]) -> None:
+        """A person changing a group's members by hand in Slack (what an on-call group must survive)."""
+        with self.lock:
+            group = next(g for g in self.state.usergroups.values() if g.handle == handle.removeprefix("@"))
+            group.users = list(users)
+
     @property
     def channels(self) -> list[Channel]:
         with self.lock:

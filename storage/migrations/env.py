@@ -7,6 +7,7 @@ import storage.alerts  # noqa: F401
 import storage.changes  # noqa: F401
 import storage.followups  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
+import storage.oncall  # noqa: F401
 import storage.paging  # noqa: F401
 import storage.postmortems  # noqa: F401
 import storage.public  # noqa: F401

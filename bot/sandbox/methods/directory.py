@@ -1,12 +1,16 @@
-"""Who is who: auth.test, team.info, users.* and usergroups.* (read-only, like the bot's scopes)."""
+"""Who is who: auth.test, team.info, users.* and usergroups.* (the bot reads them,
+and sets the members of a user group that follows an on-call schedule)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.sandbox.errors import SlackError
 from bot.sandbox.methods.args import Args, paginate
 from bot.sandbox.state import State
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def auth_test(state: State, args: Args) -> dict[str, Any]:
@@ -82,6 +86,29 @@ def usergroups_users_list(state: State, args: Args) -> dict[str, Any]:
     return {"ok": True, "users": list(group.users)}
 
 
+def usergroups_users_update(state: State, args: Args) -> dict[str, Any]:
+    """Replace a group's whole member list, checked as Slack's method reference lists its errors:
+    a missing ``usergroup`` (``missing_argument``), no ``users`` at all (``no_users_provided``), an
+    empty or malformed list or a bot in it (``invalid_users``), someone not in the workspace
+    (``failed_for_some_users``), an unknown group (``no_such_subteam``)."""
+    if "usergroup" not in args:
+        raise SlackError("missing_argument")
+    if args.values.get("users") is None:
+        raise SlackError("no_users_provided")
+    users = list(dict.fromkeys(args.id_list("users")))
+    if not users or any(not _USER_ID.fullmatch(u) for u in users):
+        raise SlackError("invalid_users")
+    if any(u not in state.users for u in users):
+        raise SlackError("failed_for_some_users")
+    if any(state.users[u].is_bot for u in users):
+        raise SlackError("invalid_users")
+    group = state.usergroups.get(args.text("usergroup"))
+    if group is None:
+        raise SlackError("no_such_subteam")
+    group.users = users
+    return {"ok": True, "usergroup": group.to_slack(state.identity.team_id, include_users=True)}
+
+
 METHODS = {
     "auth.test": auth_test,
     "team.info": team_info,
@@ -90,4 +117,5 @@ METHODS = {
     "users.lookupByEmail": users_lookup_by_email,
     "usergroups.list": usergroups_list,
     "usergroups.users.list": usergroups_users_list,
+    "usergroups.users.update": usergroups_users_update,
 }
