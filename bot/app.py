@@ -10,11 +10,6 @@ from collections.abc import AsyncIterator
 import structlog
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
@@ -24,6 +19,7 @@ from starlette.routing import Route
 
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
+from bot.slack.gateway import async_retry_handlers
 from handlers import (
     alerts,
     approvals,
@@ -49,11 +45,8 @@ HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, app
 
 
 def create_bolt_app(rt: Runtime) -> AsyncApp:
-    client = AsyncWebClient(
-        token=rt.settings.bot_token, base_url=rt.settings.api_url, timeout=10,
-        retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-                        AsyncServerErrorRetryHandler(max_retry_count=2)],
-    )
+    client = AsyncWebClient(token=rt.settings.bot_token, base_url=rt.settings.api_url,
+                            timeout=int(max(1, rt.settings.slack_timeout)), retry_handlers=async_retry_handlers())
     # /slack/events checks the signature (and its 5-minute window) before Bolt sees the body
     # (handlers/guard.py), and Socket Mode has none to check: Bolt need not check it a second time.
     # Listeners return at their ack and go on in the background (handlers/listeners.py), so Bolt

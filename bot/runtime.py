@@ -148,7 +148,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     if migrate:
         upgrade(engine)
     assert settings.bot_token, "a bot token is required to build the runtime"
-    gateway = SlackGateway(make_client(settings.bot_token, settings.api_url))
+    gateway = SlackGateway(make_client(settings.bot_token, settings.api_url, timeout=settings.slack_timeout))
     delivery = OutboxDelivery(engine, gateway, clock)
     slow_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot-slack")
     run_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-run")

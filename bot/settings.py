@@ -31,6 +31,10 @@ class Settings:
     tick_seconds: float = 15.0
     secrets: tuple[str, ...] = field(default=(), repr=False)
     docker_host: str = "unix:///var/run/docker.sock"
+    slack_timeout: float = 10.0
+    """Seconds each HTTP request to Slack may take (bot.slack.gateway)."""
+    stall_seconds: float = 120.0
+    """A scheduler piece running longer than this is stalled: logged, and /healthz answers 503."""
 
     def __repr__(self) -> str:  # never print tokens
         return f"Settings(api_url={self.api_url!r}, database={self.database_url.split('://')[0]}, port={self.port})"
@@ -75,8 +79,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     docker_host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     if not docker_host.startswith(("unix://", "tcp://", "http://", "https://", "ssh://")):
         raise SettingsError(f"DOCKER_HOST must be a unix://, tcp:// or ssh:// address, got {docker_host!r}")
+    slack_timeout = _number(env, "OPSBOT_SLACK_TIMEOUT_SECONDS", "10", float, 1, 120)
+    stall = _number(env, "OPSBOT_STALL_SECONDS", "120", float, 1, 86400)
     return Settings(bot_token, signing_secret, app_token, api_url, database_url, playbooks_dir,
-                    int(port), float(tick), secrets, docker_host)
+                    int(port), float(tick), secrets, docker_host, float(slack_timeout), float(stall))
 
 
 def _secret_like(env: Mapping[str, str]) -> list[str]:
