@@ -79,7 +79,11 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
         return await handler.handle(request)
 
     async def healthz(_request: Request) -> Response:
-        """Healthy when the database answers: without it nothing the bot does can be kept."""
+        """Healthy when the database answers (without it nothing the bot does can be kept) and the
+        scheduler is not stalled (bot/watchdog.py): a 503 tells an orchestrator to restart us."""
+        stall = rt.watchdog.stalled()
+        if stall is not None:
+            return JSONResponse({"ok": False, "error": stall.message}, status_code=503)
         try:
             await rt.run(ping_database, rt.engine)
         except Exception:  # the reason goes to the log, not to whoever probes
@@ -97,7 +101,8 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
                 running.shutdown(wait=True)
 
     async def metrics(_request: Request) -> Response:
-        return PlainTextResponse(rt.alert_webhooks.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(rt.alert_webhooks.render() + rt.scheduler_lag.render(),
+                                 media_type="text/plain; version=0.0.4")
 
     routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
               *listeners.routes(rt, HANDLERS)]
