@@ -3,6 +3,7 @@ AsyncApp, so acks never wait behind each other; blocking work goes to the runtim
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -42,6 +43,7 @@ log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
             status_page)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
+HEALTH_PING_SECONDS = 2.0
 
 
 def create_bolt_app(rt: Runtime) -> AsyncApp:
@@ -78,14 +80,22 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
         assert handler is not None
         return await handler.handle(request)
 
+    ping: asyncio.Future[None] | None = None
+
     async def healthz(_request: Request) -> Response:
         """Healthy when the database answers (without it nothing the bot does can be kept) and the
-        scheduler is not stalled (bot/watchdog.py): a 503 tells an orchestrator to restart us."""
+        scheduler is not stalled (bot/watchdog.py): a 503 tells an orchestrator to restart us. The
+        probe itself is bounded: one ping at a time, waited for ``HEALTH_PING_SECONDS``."""
+        nonlocal ping
         stall = rt.watchdog.stalled()
         if stall is not None:
             return JSONResponse({"ok": False, "error": stall.message}, status_code=503)
+        if ping is None or ping.done():
+            ping = asyncio.ensure_future(rt.run(ping_database, rt.engine))
         try:
-            await rt.run(ping_database, rt.engine)
+            await asyncio.wait_for(asyncio.shield(ping), timeout=HEALTH_PING_SECONDS)
+        except TimeoutError:
+            return JSONResponse({"ok": False, "database": "not answering"}, status_code=503)
         except Exception:  # the reason goes to the log, not to whoever probes
             log.warning("healthz_database_unreachable", exc_info=True)
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)

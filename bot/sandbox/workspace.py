@@ -79,6 +79,11 @@ class Workspace:
         with self.lock:
             self._faults.append(Fault(method, status, retry_after, error, count))
 
+    def clear_faults(self) -> None:
+        """Slack well again: injected failures end (rate limits set with ``rate_limit`` stay)."""
+        with self.lock:
+            self._faults.clear()
+
     def hang(self, *methods: str) -> None:
         """Slack that accepts a request and never answers: calls of ``methods`` (every method when
         none is named) wait until ``release()``, and then answer 503 without having done anything."""

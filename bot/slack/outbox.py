@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -133,6 +133,13 @@ class OutboxDelivery:
                 select(OutboundMessage.channel).where(col(OutboundMessage.state) == "sending")
                 .where(col(OutboundMessage.claimed_until) >= now)
             ).all())
+            backing_off = dict(session.exec(  # type: ignore[call-overload]
+                select(OutboundMessage.channel, func.min(OutboundMessage.id))
+                .where(col(OutboundMessage.state) == "pending").where(col(OutboundMessage.next_attempt_at) > now)
+                .group_by(col(OutboundMessage.channel))
+            ).all())
+        # a call waiting out its backoff (a Retry-After, an outage) holds back its channel's later calls
+        rows = [row for row in rows if row.id is not None and row.id < backing_off.get(row.channel, row.id + 1)]
         return self._deliver(rows, in_flight, began)
 
     def _take_back_orphans(self, session: Session, now: datetime) -> None:
