@@ -79,7 +79,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     docker_host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     if not docker_host.startswith(("unix://", "tcp://", "http://", "https://", "ssh://")):
         raise SettingsError(f"DOCKER_HOST must be a unix://, tcp:// or ssh:// address, got {docker_host!r}")
-    slack_timeout = _number(env, "OPSBOT_SLACK_TIMEOUT_SECONDS", "10", float, 1, 120)
+    # at most 15 s: a whole call (bot.slack.gateway.call_bound, 53 s then) stays within an outbox claim (60 s)
+    slack_timeout = _number(env, "OPSBOT_SLACK_TIMEOUT_SECONDS", "10", float, 1, 15)
     stall = _number(env, "OPSBOT_STALL_SECONDS", "120", float, 1, 86400)
     return Settings(bot_token, signing_secret, app_token, api_url, database_url, playbooks_dir,
                     int(port), float(tick), secrets, docker_host, float(slack_timeout), float(stall))

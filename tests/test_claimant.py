@@ -1,5 +1,6 @@
 """Who holds an outbox claim (bot/claimant.py): a holder that certainly ended is gone; anything that
-cannot be told (another host, no holder named) is not, and its claim runs out instead."""
+cannot be told (another host, no holder named) is not, and its claim runs out instead, never under a
+live sender's call."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import sys
 import pytest
 
 from bot.claimant import gone, this_process
+from bot.settings import SettingsError, load_settings
+from bot.slack.gateway import call_bound
+from bot.slack.outbox import CLAIM_FOR
 
 pytestmark = pytest.mark.kind("unit")
 
@@ -25,3 +29,12 @@ def test_only_a_holder_that_certainly_ended_is_gone() -> None:
     assert gone(f"{host}:{pid}:{int(start) - 1}")  # the PID now belongs to a later process: the holder ended
     assert not gone(f"another-{host}:{pid}:1")  # another host: nothing can be told here
     assert not gone(None) and not gone("")
+
+
+def test_a_whole_slack_call_fits_in_an_outbox_claim() -> None:
+    """A live sender's claim must not run out under its call, or a second sender could send it again."""
+    env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "secret"}
+    longest = load_settings({**env, "OPSBOT_SLACK_TIMEOUT_SECONDS": "15"}).slack_timeout
+    assert call_bound(longest) < CLAIM_FOR.total_seconds()
+    with pytest.raises(SettingsError, match="OPSBOT_SLACK_TIMEOUT_SECONDS"):
+        load_settings({**env, "OPSBOT_SLACK_TIMEOUT_SECONDS": "16"})
