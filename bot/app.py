@@ -3,6 +3,7 @@ AsyncApp, so acks never wait behind each other; blocking work goes to the runtim
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,11 +11,6 @@ from collections.abc import AsyncIterator
 import structlog
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
@@ -25,6 +21,7 @@ from starlette.routing import Route
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 from bot.scheduler import start_scheduler
+from bot.slack.gateway import async_retry_handlers
 from handlers import (
     alerts,
     approvals,
@@ -51,14 +48,12 @@ log = structlog.get_logger(__name__)
 HANDLERS = (incident, notices, followups, change, maintenance, windows, ops, approvals, alerts, messages, timeline,
             home, status_page, reports, paging, oncall)
 """Every module whose listeners and endpoints the bot serves (handlers/listeners.py)."""
+HEALTH_PING_SECONDS = 2.0
 
 
 def create_bolt_app(rt: Runtime) -> AsyncApp:
-    client = AsyncWebClient(
-        token=rt.settings.bot_token, base_url=rt.settings.api_url, timeout=10,
-        retry_handlers=[AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-                        AsyncServerErrorRetryHandler(max_retry_count=2)],
-    )
+    client = AsyncWebClient(token=rt.settings.bot_token, base_url=rt.settings.api_url,
+                            timeout=int(max(1, rt.settings.slack_timeout)), retry_handlers=async_retry_handlers())
     # /slack/events checks the signature (and its 5-minute window) before Bolt sees the body
     # (handlers/guard.py), and Socket Mode has none to check: Bolt need not check it a second time.
     # Listeners return at their ack and go on in the background (handlers/listeners.py), so Bolt
@@ -90,10 +85,22 @@ def create_asgi_app(rt: Runtime, *, bolt: AsyncApp | None, scheduler: bool = Tru
         assert handler is not None
         return await handler.handle(request)
 
+    ping: asyncio.Future[None] | None = None
+
     async def healthz(_request: Request) -> Response:
-        """Healthy when the database answers: without it nothing the bot does can be kept."""
+        """Healthy when the database answers (without it nothing the bot does can be kept) and the
+        scheduler is not stalled (bot/watchdog.py): a 503 tells an orchestrator to restart us. The
+        probe itself is bounded: one ping at a time, waited for ``HEALTH_PING_SECONDS``."""
+        nonlocal ping
+        stall = rt.watchdog.stalled()
+        if stall is not None:
+            return JSONResponse({"ok": False, "error": stall.message}, status_code=503)
+        if ping is None or ping.done():
+            ping = asyncio.ensure_future(rt.run(ping_database, rt.engine))
         try:
-            await rt.run(ping_database, rt.engine)
+            await asyncio.wait_for(asyncio.shield(ping), timeout=HEALTH_PING_SECONDS)
+        except TimeoutError:
+            return JSONResponse({"ok": False, "database": "not answering"}, status_code=503)
         except Exception:  # the reason goes to the log, not to whoever probes
             log.warning("healthz_database_unreachable", exc_info=True)
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
@@ -52,6 +52,7 @@ from bot.slack.gateway import SlackGateway, make_client
 from bot.slack.outbox import OutboxDelivery
 from bot.timeline import flows as timeline_flows
 from bot.timeline.history import HistoryReads
+from bot.watchdog import Watchdog
 from bot.windows.timers import WindowTimers
 from bot.work import UnitOfWork
 from playbooks.loader import PlaybookError, load_playbook
@@ -114,6 +115,20 @@ class Runtime:
     """Each on-call schedule's handoffs (user group, briefing DMs) and user-group checks."""
     feed_key: bytes
     """Signs the on-call calendar links (``bot.oncall.feeds``)."""
+    tick_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot-tick"))
+    """The tick's pieces, a thread each at most: one that waits never holds up another."""
+    pieces: tuple[Background, ...] = field(init=False)
+    """The scheduler's work, one ``Background`` per piece of ``tick_work``."""
+    watchdog: Watchdog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pieces = tuple(Background(name, work, self.tick_pool) for name, work in self.tick_work())
+        self.watchdog = Watchdog((*self.pieces, *self.background_work()),
+                                 self.settings.stall_seconds, self.settings.tick_seconds)
+        self.metrics.gauge("opsbot_scheduler_lag_seconds",
+                           "Seconds the longest-waiting scheduled work has waited for a run to start.",
+                           self.watchdog.lag)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -132,27 +147,52 @@ class Runtime:
         """Alert work (channels, summary edits, delivery) after a stored alert, off the request path."""
         self.alerts.kick(self.slow_pool)
 
+    def tick_work(self) -> list[tuple[str, Callable[[], object]]]:
+        """The scheduler's independent pieces: owed channels, due timers, runs and schedules, alerts,
+        queued Slack calls. Each claims its own rows, so they may run in any order or together."""
+        return [
+            ("provisioning", self._provision_due),
+            ("incident_timers", self.timers.run_due),
+            ("change_reminders", self.reminders.run_due),
+            ("window_timers", self.windows.run_due),
+            ("executor", self.executor.tick),
+            ("alerts", self.alerts.run),
+            ("followup_timers", self.followups.run_due),
+            ("page_timers", self.page_timers.run_due),
+            ("oncall_timers", self.oncall.run_due),
+            ("report_digest", functools.partial(self.work, digest.post_due)),
+            ("forget_old_events", functools.partial(timeline_flows.forget_old_events, self.work)),
+            ("delivery", self.delivery.deliver_due),
+            ("prune_sent", self.delivery.prune_sent),
+        ]
+
+    def kick_tick(self) -> None:
+        """The scheduler's job: start each piece on its own thread (one run at a time per piece; a
+        piece still running takes the kick as one more run), and never wait for any of them, so a
+        piece that waits (a Slack call that never answers, a locked row) holds up only itself."""
+        self.watchdog.ticked()
+        for piece in (*self.pieces, *self.background_work()):
+            piece.kick()
+        self.watchdog.stalled()
+
+    def background_work(self) -> tuple[Background, ...]:
+        """Work that waits on other servers, kicked by every tick besides the requests that queue it."""
+        return (self.history_reads, self.trackers, self.postmortems, self.paging, self.report_charts)
+
     def tick(self) -> None:
-        """One scheduler pass: owed channels, due timers, runs and schedules, queued Slack calls."""
+        """One whole pass in this thread, piece after piece: for tests and tools that want it done
+        when this returns (the scheduler kicks the pieces instead, ``kick_tick``)."""
+        for _name, work in self.tick_work():
+            self.safely(work)
+        for background in self.background_work():
+            background.kick()
+
+    def _provision_due(self) -> None:
         for incident_id in self.provisioner.claim_due():
             self.safely(self.provisioner.provision, incident_id)
-        self.safely(self.timers.run_due)
-        self.safely(self.reminders.run_due)
-        self.safely(self.windows.run_due)
-        self.safely(self.executor.tick)
-        self.safely(self.alerts.run)
-        self.safely(self.followups.run_due)
-        self.safely(self.page_timers.run_due)
-        self.paging.kick()
-        self.safely(self.oncall.run_due)
         self.history_reads.kick()
-        self.safely(timeline_flows.forget_old_events, self.work)
         self.trackers.kick()
         self.postmortems.kick()
-        self.safely(self.work, digest.post_due)
-        self.report_charts.kick()
-        self.safely(self.delivery.deliver_due)
-        self.safely(self.delivery.prune_sent)
 
     @staticmethod
     def safely(fn: Callable[..., Any], *args: Any) -> None:
@@ -174,6 +214,7 @@ class Runtime:
         after 5 s) and are recorded as interrupted; work waiting in the pools that has not started is
         dropped (its rows wait in the database); work that has started finishes."""
         self.stopping()
+        self.tick_pool.shutdown(wait=True, cancel_futures=True)
         self.run_pool.shutdown(wait=True, cancel_futures=True)
         self.intake_pool.shutdown(wait=True, cancel_futures=False)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
@@ -192,7 +233,7 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     if migrate:
         upgrade(engine)
     assert settings.bot_token, "a bot token is required to build the runtime"
-    gateway = SlackGateway(make_client(settings.bot_token, settings.api_url))
+    gateway = SlackGateway(make_client(settings.bot_token, settings.api_url, timeout=settings.slack_timeout))
     delivery = OutboxDelivery(engine, gateway, clock)
     slow_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot-slack")
     run_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-run")

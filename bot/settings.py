@@ -33,6 +33,10 @@ class Settings:
     docker_host: str = "unix:///var/run/docker.sock"
     reports_token: str | None = field(default=None, repr=False)
     """Bearer token of ``GET /reports/incidents.csv`` and ``.json``; None: the export is off (404)."""
+    slack_timeout: float = 10.0
+    """Seconds each HTTP request to Slack may take (bot.slack.gateway)."""
+    stall_seconds: float = 120.0
+    """A scheduler piece running longer than this is stalled: logged, and /healthz answers 503."""
 
     def __repr__(self) -> str:  # never print tokens
         return f"Settings(api_url={self.api_url!r}, database={self.database_url.split('://')[0]}, port={self.port})"
@@ -80,8 +84,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_slack: bool =
     reports_token = env.get("OPSBOT_REPORTS_TOKEN") or None
     if reports_token is not None and len(reports_token) < 16:
         raise SettingsError("OPSBOT_REPORTS_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+    # at most 15 s: a whole call (bot.slack.gateway.call_bound, 53 s then) stays within an outbox claim (60 s)
+    slack_timeout = _number(env, "OPSBOT_SLACK_TIMEOUT_SECONDS", "10", float, 1, 15)
+    stall = _number(env, "OPSBOT_STALL_SECONDS", "120", float, 1, 86400)
     return Settings(bot_token, signing_secret, app_token, api_url, database_url, playbooks_dir,
-                    int(port), float(tick), secrets, docker_host, reports_token)
+                    int(port), float(tick), secrets, docker_host, reports_token, float(slack_timeout), float(stall))
 
 
 def _secret_like(env: Mapping[str, str]) -> list[str]:

@@ -1,10 +1,12 @@
 """Answering Slack within its 3 seconds, and the one place where a refusal or a failure becomes
 the text a person reads.
 
-``outcome`` is where a flow's ``Refusal`` (bot/refusal.py) is caught and shown as it is, and where
-anything else is logged and answered with ``SORRY``: a user never sees a stack trace. Every reply
-below goes through it. Slash commands are answered in the ack when the work finishes inside the
-budget, otherwise the ack says "working on it" and the answer follows through ``response_url``.
+``outcome`` is where a flow's ``Refusal`` (bot/refusal.py) is caught and shown as it is, where a
+database that does not answer (restarting, unreachable, a lock or statement timeout) is answered
+with ``TRY_AGAIN``, and where anything else is logged and answered with ``SORRY``: a user never
+sees a stack trace. Every reply below goes through it. Slash commands are answered in the ack when
+the work finishes inside the budget, otherwise the ack says "working on it" and the answer follows
+through ``response_url``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.refusal import Refusal
 from bot.slack.reply import Reply
@@ -27,6 +31,7 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 ACK_BUDGET_SECONDS = 2.0
 SORRY = "Something went wrong on our side; nothing was changed. The error is in the bot's log."
+TRY_AGAIN = "The bot's database is not answering just now, so nothing could be saved. Please try again in a minute."
 NOT_MINE = "That button is not one of mine."
 WORKING = "Working on it…"
 
@@ -52,6 +57,9 @@ async def outcome(work: Awaitable[T]) -> T | Refused:
         return await work
     except Refusal as exc:
         return Refused(str(exc))
+    except (OperationalError, InterfaceError, PoolTimeout) as exc:  # restarting, unreachable, locked too long
+        log.warning("database_unavailable", error=type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)
+        return Refused(TRY_AGAIN)
     except Exception:
         log.exception("handler_failed")
         return Refused(SORRY)

@@ -129,6 +129,8 @@ class OutboundMessage(SQLModel, table=True):
     created_at: datetime = _when()
     next_attempt_at: datetime = _when()
     claimed_until: datetime | None = _when(nullable=True)
+    claimed_by: str | None = None
+    """The process sending it (``bot.claimant``): a claim whose holder is gone is taken back at once."""
     sent_at: datetime | None = _when(nullable=True)
     result_ts: str | None = None
     last_error: str | None = None

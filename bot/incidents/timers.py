@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import structlog
 from sqlalchemy import or_
 from sqlmodel import col, select
 
@@ -25,6 +26,7 @@ from playbooks.models import EscalationLevel
 from storage.models import Incident
 
 MISSED_CYCLES_TO_ESCALATE = 2
+log = structlog.get_logger(__name__)
 
 
 class IncidentTimers:
@@ -41,9 +43,12 @@ class IncidentTimers:
         ).all())
         fired = 0
         for incident_id in due:
-            fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "ack_due_at", _ack_deadline))
-            fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_escalation_at", _escalation))
-            fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_update_at", _cadence))
+            try:
+                fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "ack_due_at", _ack_deadline))
+                fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_escalation_at", _escalation))
+                fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_update_at", _cadence))
+            except Exception:  # a row locked elsewhere (lock_timeout) delays that incident only, not the rest
+                log.exception("incident_timer_failed", incident_id=incident_id)
         return fired
 
 

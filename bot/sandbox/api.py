@@ -1,7 +1,8 @@
 """The `/api/<method>` endpoint: parse like Slack, record the call, simulate the network, then dispatch.
 
-Order per request: record the call, sleep `latency_ms`, serve an injected fault (429 with
-Retry-After, or a 5xx), check the bearer token, run the method under the workspace lock. Every
+Order per request: record the call, sleep `latency_ms`, hang while the method is hung (then 503,
+nothing done), serve an injected fault (429 with Retry-After, or a 5xx), check the bearer token,
+run the method under the workspace lock. Every
 answer but a fault is HTTP 200 with `ok` true or false, as Slack does.
 """
 
@@ -66,6 +67,10 @@ async def handle_api(request: web.Request) -> web.Response:
     workspace.record_call(method, {k: v for k, v in params.items() if k != "token"})
     if workspace.latency_ms > 0:
         await asyncio.sleep(workspace.latency_ms / 1000)
+    if workspace.hanging(method):
+        while workspace.hanging(method):
+            await asyncio.sleep(0.05)
+        return _fault_response(Fault(method, 503, 0, "service_unavailable", 0))
     fault = workspace.take_fault(method)
     if fault is not None:
         return _fault_response(fault)

@@ -53,6 +53,7 @@ class Workspace:
         self._seed = seed
         self._clock = clock
         self._faults: list[Fault] = []
+        self._hung: frozenset[str] | None = None
         self._rate_clock: Callable[[], float] = time.monotonic
         self.state = self._fresh_state()
 
@@ -68,6 +69,7 @@ class Workspace:
             self.state = self._fresh_state()
             self._faults.clear()
             self.latency_ms = 0
+            self._hung = None
 
     # Fault injection
 
@@ -76,6 +78,25 @@ class Workspace:
     ) -> None:
         with self.lock:
             self._faults.append(Fault(method, status, retry_after, error, count))
+
+    def clear_faults(self) -> None:
+        """Slack well again: injected failures end (rate limits set with ``rate_limit`` stay)."""
+        with self.lock:
+            self._faults.clear()
+
+    def hang(self, *methods: str) -> None:
+        """Slack that accepts a request and never answers: calls of ``methods`` (every method when
+        none is named) wait until ``release()``, and then answer 503 without having done anything."""
+        with self.lock:
+            self._hung = frozenset(methods)
+
+    def release(self) -> None:
+        with self.lock:
+            self._hung = None
+
+    def hanging(self, method: str) -> bool:
+        with self.lock:
+            return self._hung is not None and (not self._hung or method in self._hung)
 
     def take_fault(self, method: str) -> Fault | None:
         with self.lock:

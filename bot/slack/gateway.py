@@ -18,11 +18,21 @@ from typing import Any, TypeVar
 import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -50,15 +60,36 @@ def _sorted_failures(method: str) -> Iterator[None]:
     except SlackApiError as exc:
         status = exc.response.status_code
         error = str(exc.response.get("error", "unknown_error"))
-        if status == 429 or status >= 500 or error in ("ratelimited", "service_unavailable", "fatal_error"):
-            raise SlackUnavailable(f"{method}: {error} (HTTP {status})") from None
+        if status == 429 or error == "ratelimited":
+            raise SlackUnavailable(f"{method}: {error} (HTTP {status})",
+                                   retry_after=_retry_after(exc.response.headers)) from None
+        if status >= 500 or error in ("service_unavailable", "fatal_error"):
+            raise SlackUnavailable(f"{method}: {error} (HTTP {status})", outage=True) from None
         raise SlackRejected(method, error) from None
     except (SlackClientError, OSError) as exc:  # SlackRequestError too: an upload the file service refused
-        raise SlackUnavailable(f"{method}: {type(exc).__name__}") from None
+        # OSError includes TimeoutError: Slack accepted the connection and never answered (TIMEOUT)
+        raise SlackUnavailable(f"{method}: {type(exc).__name__}", outage=True) from None
+
+
+def _retry_after(headers: Any) -> int:
+    """Slack's Retry-After in seconds (0 when absent or unreadable)."""
+    for key, value in dict(headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            return int(raw) if str(raw).isdigit() else 0
+    return 0
 
 
 class SlackUnavailable(Exception):
-    """Slack could not be reached or kept refusing (rate limit, 5xx): retry later."""
+    """Slack could not be reached or kept refusing (rate limit, 5xx): retry later.
+
+    ``retry_after``: the seconds a rate limit asked for (0 if none); ``outage``: Slack as a whole is
+    failing (no answer in time, connection refused, 5xx), not only this method or channel."""
+
+    def __init__(self, message: str, *, retry_after: int = 0, outage: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.outage = outage
 
 
 class SlackRejected(Exception):
@@ -77,17 +108,55 @@ class UserGroup:
     users: tuple[str, ...]
 
 
-def make_client(token: str, base_url: str, *, max_retries: int = 2) -> WebClient:
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=10,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=max_retries),
-            RateLimitErrorRetryHandler(max_retry_count=max_retries),
-            ServerErrorRetryHandler(max_retry_count=max_retries),
-        ],
-    )
+TIMEOUT = 10
+"""Seconds each HTTP request to Slack may take (``OPSBOT_SLACK_TIMEOUT_SECONDS``)."""
+MAX_RETRIES = 2
+"""Retries within one call, counted together over the three kinds (connection, 429, 5xx)."""
+MAX_RETRY_AFTER = 3
+"""The longest Retry-After waited out within a call; a longer one ends the call as SlackUnavailable
+with ``retry_after``, and the outbox waits it out in the row's due time instead of in a thread."""
+
+
+def call_bound(timeout: float = TIMEOUT) -> float:
+    """The longest one gateway call can take: every attempt timing out, plus the waits between."""
+    return (MAX_RETRIES + 1) * timeout + MAX_RETRIES * (MAX_RETRY_AFTER + 1)
+
+
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler sleeps whatever Retry-After says (Slack sends up to 60 s, and a
+    Tier 1 method more): only short waits are taken here, so no call outlasts ``call_bound``."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        return _retry_after(response.headers) <= MAX_RETRY_AFTER
+
+
+class AsyncBoundedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """The same bound for Bolt's client (``bot.app``): a listener never sleeps out a long Retry-After."""
+
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
+                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        return (response is not None and response.status_code == 429
+                and _retry_after(response.headers) <= MAX_RETRY_AFTER)
+
+
+def async_retry_handlers() -> list[AsyncRetryHandler]:
+    return [AsyncConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES),
+            AsyncBoundedRateLimitRetryHandler(max_retry_count=MAX_RETRIES),
+            AsyncServerErrorRetryHandler(max_retry_count=MAX_RETRIES)]
+
+
+def retry_handlers() -> list[RetryHandler]:
+    return [ConnectionErrorRetryHandler(max_retry_count=MAX_RETRIES),
+            BoundedRateLimitRetryHandler(max_retry_count=MAX_RETRIES),
+            ServerErrorRetryHandler(max_retry_count=MAX_RETRIES)]
+
+
+def make_client(token: str, base_url: str, *, timeout: float = TIMEOUT) -> WebClient:
+    """Every Slack call is bounded: ``timeout`` per request, and ``call_bound`` in all."""
+    return WebClient(token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=retry_handlers())
 
 
 class SlackGateway:

@@ -78,13 +78,20 @@ class BotUnderTest:
     def settle(self) -> None:
         """Deliver what is due, and wait for deliveries already in flight in the bot's pool."""
         def quiet() -> bool:
+            """Nothing in flight, and nothing due that could go now (a call behind an earlier one of
+            its channel that waits out a backoff waits with it: bot.slack.outbox keeps the order)."""
             self.rt.delivery.deliver_due()
             now = self.clock()
             with Session(self.rt.engine) as session:
-                busy = session.exec(select(OutboundMessage).where(
-                    (OutboundMessage.state == "sending")
-                    | ((OutboundMessage.state == "pending") & (OutboundMessage.next_attempt_at <= now)))).first()
-            return busy is None
+                rows = session.exec(select(OutboundMessage).where(
+                    (OutboundMessage.state == "sending") | (OutboundMessage.state == "pending"))).all()
+            backing_off: dict[str, int] = {}
+            for row in rows:
+                if row.state == "pending" and row.next_attempt_at > now and row.id is not None:
+                    backing_off[row.channel] = min(row.id, backing_off.get(row.channel, row.id))
+            return not any(row.state == "sending" or (row.next_attempt_at <= now and row.id is not None
+                                                      and row.id < backing_off.get(row.channel, row.id + 1))
+                           for row in rows)
 
         eventually(quiet, what="queued Slack calls to be delivered")
 
