@@ -38,7 +38,7 @@ class Run(SQLModel, table=True):
     finished_at: datetime | None = _when(nullable=True)
     cancel_requested_by: str | None = None
     worker: str | None = None
-    """The bot process running it (``bot.executor.processes.Identity``): when that process is gone
+    """The bot process running it (``bot.identity.Identity``): when that process is gone
     (killed, crashed), the next start on its machine stops what it started and says so."""
 
     outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

@@ -24,10 +24,11 @@ def test_only_a_holder_that_certainly_ended_is_gone() -> None:
     assert gone(ended)
     me = this_process()
     assert not gone(me)
-    host, pid, start = me.rsplit(":", 2)
-    assert int(pid) == os.getpid() and start
-    assert gone(f"{host}:{pid}:{int(start) - 1}")  # the PID now belongs to a later process: the holder ended
-    assert not gone(f"another-{host}:{pid}:1")  # another host: nothing can be told here
+    where, pid, start = me.rsplit("|", 2)
+    assert int(pid) == os.getpid() and int(start) > 0
+    assert gone(f"{where}|{pid}|{int(start) - 1}")  # the PID now belongs to a later process: the holder ended
+    assert gone(f"{where.split('/')[0]}/an-earlier-boot|{pid}|{start}")  # this host before a reboot
+    assert not gone(f"another-{where}|{pid}|1")  # another host: nothing can be told here
     assert not gone(None) and not gone("")
 
 

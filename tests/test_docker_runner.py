@@ -153,8 +153,8 @@ def test_an_exec_whose_bot_was_killed_is_stopped_by_the_next_start(dockerd: Dock
     from sqlmodel import Session, select
 
     from bot.executor.executor import Executor
-    from bot.executor.processes import Identity, machine
     from bot.executor.worker import RunWorker, WorkerDeps
+    from bot.identity import Identity, machine
     from bot.work import UnitOfWork
     from playbooks.loader import load_playbook
     from storage.db import make_engine

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bot import identity
 from bot.executor import processes
-from bot.executor.processes import Identity
+from bot.identity import Identity
 
 pytestmark = pytest.mark.kind("unit")
 
@@ -38,9 +39,9 @@ def _members(pgid: int, count: int) -> list[int]:
 
 
 def test_identity_is_pid_and_start_time_and_survives_odd_command_names(sleeper: subprocess.Popen[bytes]) -> None:
-    me = processes.this_process()
+    me = identity.this_process()
     assert me is not None and me.pid == os.getpid() and me.alive()
-    found = processes.identify(sleeper.pid)
+    found = identity.identify(sleeper.pid)
     assert found is not None and found.alive() and found.start >= me.start
     assert Identity.parse(found.key) == found
     assert Identity.parse("not a key") is None
@@ -49,7 +50,7 @@ def test_identity_is_pid_and_start_time_and_survives_odd_command_names(sleeper: 
 
 def test_a_reused_pid_is_never_signalled_and_the_recorded_group_is_stopped_whole(
         sleeper: subprocess.Popen[bytes]) -> None:
-    found = processes.identify(sleeper.pid)
+    found = identity.identify(sleeper.pid)
     assert found is not None
     members = _members(sleeper.pid, 2)  # the shell and its child sleep
     later = Identity(found.machine, found.pid, found.start + 1)  # what a reused PID looks like: another start
@@ -76,9 +77,9 @@ def test_only_runs_of_a_dead_bot_process_on_this_machine_are_orphans(tmp_path: P
 
     ended = subprocess.Popen(["true"])
     ended.wait()
-    me = processes.this_process()
+    me = identity.this_process()
     assert me is not None
-    host = processes.machine().split("/", 1)[0]
+    host = identity.this_host()
     workers = {
         "alive": me,  # this very process: its runs are running
         "killed": Identity(me.machine, ended.pid, me.start - 1),  # a bot of this machine that is gone

@@ -17,7 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
 from bot.executor import processes
-from bot.executor.processes import Identity
+from bot.identity import Identity
 from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator

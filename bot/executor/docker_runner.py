@@ -24,7 +24,7 @@ from docker.utils import parse_repository_tag
 
 from bot.executor.local import telling_line
 from bot.executor.plan import Cancelled, ProcessResult, StepFailed
-from bot.executor.processes import Identity
+from bot.identity import Identity
 
 log = structlog.get_logger(__name__)
 DEFAULT_BASE_URL = "unix:///var/run/docker.sock"

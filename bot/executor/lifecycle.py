@@ -14,9 +14,9 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.executor import processes, views
-from bot.executor.processes import Identity
+from bot.executor import views
 from bot.executor.service import audit, expire, lock_holder, lock_refusal, reply_in_thread
+from bot.identity import Identity, this_host
 from bot.slack import outbox
 from bot.work import BOT, Ctx
 from storage.runs import APPROVED, CANCELLED, FAILED, PENDING, RUNNING, Run, RunLock, RunProcess
@@ -162,7 +162,7 @@ def orphaned(ctx: Ctx) -> list[Orphan]:
     """Runs started by a bot process of this machine that no longer exists (killed, crashed, or the
     machine rebooted), still running or with processes recorded. Other machines' runs are theirs
     to find (and ``reap_stale`` marks them interrupted after two minutes without a heartbeat)."""
-    host = processes.machine().split("/", 1)[0]
+    host = this_host()
     running = ctx.session.exec(select(Run).where(col(Run.status) == RUNNING)
                                .where(col(Run.worker).is_not(None))).all()
     recorded = ctx.session.exec(select(RunProcess).order_by(col(RunProcess.id))).all()
@@ -173,7 +173,7 @@ def orphaned(ctx: Ctx) -> list[Orphan]:
     found = []
     for run_id, worker in workers.items():
         who = Identity.parse(worker) if worker else None
-        if who is not None and (who.machine.split("/", 1)[0] != host or who.alive()):
+        if who is not None and (who.host != host or who.alive()):
             continue  # another machine's, or its bot process is alive
         rows = tuple(Left(row.id, Identity(row.machine, row.pid, row.start), row.command, row.container, row.mark)
                      for row in recorded if row.run_id == run_id and row.id is not None

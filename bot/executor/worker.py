@@ -16,7 +16,8 @@ from pathlib import Path
 
 import structlog
 
-from bot.executor import lifecycle, processes, questions, service, views
+from bot import identity
+from bot.executor import lifecycle, questions, service, views
 from bot.executor.docker_runner import ExecTrack
 from bot.executor.local import LocalRunner
 from bot.executor.plan import (
@@ -61,7 +62,7 @@ class RunWorker:
         self._cancels: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
         self._stopping = False
-        self.identity = processes.this_process()
+        self.identity = identity.this_process()
         """This bot process, written on each run it claims: the next start finds its runs if it dies."""
 
     def dispatch(self, run_id: int) -> None:
@@ -202,7 +203,7 @@ class RunWorker:
         """Record a process the run started (committed before the run waits on it); the returned
         call forgets it once it has ended. A process that cannot be recorded is not left running:
         the runner stops it and the step fails."""
-        process = processes.identify(pid)
+        process = identity.identify(pid)
         if process is None:  # not Linux, or it has already ended and been reaped
             return lambda: None
         return self._record(run_id, lambda ctx: lifecycle.record_process(ctx, run_id, process, argv))
@@ -222,7 +223,7 @@ class RunWorker:
 
         return ended
 
-    def _track_exec(self, run_id: int, engine: processes.Identity, container: str, mark: str,
+    def _track_exec(self, run_id: int, engine: identity.Identity, container: str, mark: str,
                     argv: Sequence[str]) -> Callable[[], None]:
         """A docker exec the run started, recorded by its container and mark (the Engine's address as
         its machine) so that the next start after a crash of the bot can stop it too."""
