@@ -14,6 +14,7 @@ from bot.executor.plan import StepFailed
 from bot.ops.backup.archive import extract_safely
 from bot.ops.backup.checksums import checksum_problems, write_checksums
 from bot.ops.backup.crypto import CHUNK, TAG, DecryptionFailed, decrypt_stream, encrypt_folder, load_key
+from bot.ops.backup.layout import PARTIAL, Catalog
 from bot.ops.backup.retention import apply_policy
 from playbooks.backups import Retention
 
@@ -25,6 +26,18 @@ KEY = bytes(range(32))
 # -- retention ------------------------------------------------------------------------------------
 def _kept(times: list[datetime], policy: Retention) -> list[str]:
     return [d.when.strftime("%Y-%m-%d %H:%M") for d in apply_policy(times, policy) if d.keep]
+
+
+def test_two_backups_in_one_second_get_distinct_ids_in_order(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path)
+    now = datetime(2026, 11, 30, 4, 35, 37, 250000, tzinfo=UTC)
+    first = catalog.free_id(now, "database")
+    assert first == "20261130T043537Z-database"
+    (tmp_path / first).mkdir()
+    (tmp_path / f"{PARTIAL}20261130T043538Z-database").mkdir()  # one being built in the next second
+    second = catalog.free_id(now, "database")
+    assert second == "20261130T043539Z-database" and second > first
+    assert catalog.free_id(now, "full") == "20261130T043537Z-full"
 
 
 def test_retention_over_a_simulated_year_of_backups_every_six_hours() -> None:

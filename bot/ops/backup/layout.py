@@ -11,7 +11,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.executor.plan import StepFailed
@@ -98,6 +98,15 @@ class Catalog:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def free_id(self, now: datetime, kind: str) -> str:
+        """The id of a backup started ``now``: the next free second when one of that name exists or
+        is being built (two backups in one second, one after the other), so ids stay unique and in order."""
+        while True:
+            backup_id = new_id(now, kind)
+            if not (self.root / backup_id).exists() and not (self.root / f"{PARTIAL}{backup_id}").exists():
+                return backup_id
+            now += timedelta(seconds=1)
 
     def backups(self) -> list[Backup]:
         """Newest first."""

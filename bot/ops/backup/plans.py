@@ -19,7 +19,7 @@ from bot.executor.runner_steps import to_steps
 from bot.ops.backup import archive, copies, database, retention
 from bot.ops.backup.checksums import write_checksums
 from bot.ops.backup.dump import DIRECTORY_DUMP, PLAIN_DUMP, dump_database
-from bot.ops.backup.layout import Backup, Catalog, Manifest, human_size, new_id
+from bot.ops.backup.layout import Backup, Catalog, Manifest, human_size
 from bot.ops.backup.restore import restore_plan
 from bot.ops.backup.scratch_restore import restore_test_plan
 from bot.ops.backup.verify import verify_folder, verify_plan
@@ -48,7 +48,7 @@ def backup_plan(settings: BackupSettings, *, now: datetime, kind: Kind = "full",
     by one rename, then the secondary and offsite copies. A failed run removes its partial folder."""
     fmt = fmt or settings.database.format
     catalog = _catalog(settings)
-    backup_id = new_id(now, kind)
+    backup_id = catalog.free_id(now, kind)
     conn_desc = f"{settings.database.name} at {settings.database.host}:{settings.database.port}"
     state = _Building()
 
