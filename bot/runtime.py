@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from bot.alerts.auth import IntakeSecrets, load_secrets
 from bot.alerts.listen import ListenedChannels
 from bot.alerts.pump import AlertPump
+from bot.alerts.retention import AlertRetention
 from bot.background import Background
 from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
@@ -74,6 +75,8 @@ class Runtime:
     """``/incident note`` (channel, text, author): notes arriving together are written together, one
     batch at a time on SQLite (one connection, one writer: a second batch would only wait for it)."""
     alerts: AlertPump
+    alert_retention: Background
+    """Deletes resolved alerts past the pack's retention (``bot.alerts.retention``), every few minutes."""
     history: HistoryReads
     """Links captured messages, and reads history for marked messages never seen (one read a minute)."""
     history_reads: Background
@@ -113,6 +116,7 @@ class Runtime:
         self.safely(self.windows.run_due)
         self.safely(self.executor.tick)
         self.safely(self.alerts.run)
+        self.alert_retention.kick()
         self.safely(self.followups.run_due)
         self.history_reads.kick()
         self.safely(timeline_flows.forget_old_events, self.work)
@@ -176,7 +180,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
                                               in_flight=1 if engine.dialect.name == "sqlite" else 2),
         slow_pool=slow_pool, run_pool=run_pool,
         intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
-        alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
+        alerts=AlertPump(work, engine, playbook, clock, provisioner, delivery.deliver_due),
+        alert_retention=Background("alert_retention", AlertRetention(engine, playbook, clock).run_due, slow_pool),
         history=history, history_reads=Background("history_reads", history.run_due, slow_pool),
         followups=FollowUpTimers(work),
         trackers=Background("tracker_sync", TrackerSync(work, trackers.from_pack(playbook.record.followups)).run_due,
