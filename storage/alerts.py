@@ -103,12 +103,12 @@ def prune_groups(session: Session, now: datetime, before: datetime, limit: int) 
 
 
 def prune_alerts(session: Session, before: datetime, limit: int) -> int:
-    """Delete up to ``limit`` alerts resolved before ``before`` from groups that live on (a group
-    that keeps firing while its hosts come and go); the number deleted."""
-    ids = list(session.exec(select(Alert.id).where(Alert.status == "resolved", col(Alert.ends_at) < before)
-                            .order_by(col(Alert.ends_at)).limit(limit)).all())
+    """Delete up to ``limit`` alerts resolved before ``before`` from groups that go on firing (as
+    hosts come and go); the number deleted. A resolved group keeps its alerts until it goes whole."""
+    wanted = (Alert.status == "resolved", col(Alert.ends_at) < before,
+              exists().where(col(AlertGroup.id) == col(Alert.group_id), AlertGroup.status == "firing"))
+    ids = list(session.exec(select(Alert.id).where(*wanted).order_by(col(Alert.ends_at)).limit(limit)).all())
     if not ids:
         return 0
-    deleted = session.exec(delete(Alert).where(  # type: ignore[call-overload]
-        col(Alert.id).in_(ids), Alert.status == "resolved", col(Alert.ends_at) < before))
+    deleted = session.exec(delete(Alert).where(col(Alert.id).in_(ids), *wanted))  # type: ignore[call-overload]
     return int(deleted.rowcount)

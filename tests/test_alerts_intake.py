@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from bot.alerts import flows, retention
 from storage.alerts import Alert, AlertGroup
 from storage.models import Incident, OutboundMessage
 from tests.support.alertmanager import alert, notification, write_alert_playbook
@@ -106,6 +107,10 @@ def test_critical_group_opens_one_incident_and_later_alerts_edit_its_summary(bot
         bot.rt.kick_alerts = kick  # type: ignore[method-assign]
     assert response.status_code == 200 and response.json()["stored"] == 2
     assert bot.workspace.calls == [] and len(rows(bot, Alert)) == 2
+    # nor is the incident declared there: the group is owed one, and the pump declares it
+    assert response.json()["incident"] is None and rows(bot, Incident) == []
+    [group] = rows(bot, AlertGroup)
+    assert group.declare_due_at is not None
     work(bot)
     [channel] = incident_channels(bot)
     [incident] = rows(bot, Incident)
@@ -113,6 +118,7 @@ def test_critical_group_opens_one_incident_and_later_alerts_edit_its_summary(bot
     assert {"U0ALICE", "U0KIM"} <= set(bot.workspace.channel(channel).members)  # @oncall paged
     summary = [m for m in bot.workspace.messages(channel) if "2 firing" in m.text]
     assert len(summary) == 1 and "api-1" in summary[0].text
+    assert flows.declare_due(bot.rt.work, group.id or 0) is None  # claimed once: a second pump finds nothing
 
     # a repeat changes nothing: no Slack call at all
     calls = len(bot.workspace.calls)
@@ -368,3 +374,72 @@ def test_events_acknowledge_marks_the_triage_message(bot: BotUnderTest) -> None:
     [triage] = bot.workspace.messages("C0ALERTS")
     assert "Acknowledged by events" in json.dumps(triage.blocks)
     assert [a for a, _ in buttons(triage.blocks)] == ["alerts_declare", "alerts_silence"]
+
+
+def test_refire_without_resolution_is_one_alert_and_the_group_still_resolves(bot: BotUnderTest) -> None:
+    """Seen from a real Alertmanager 0.25: an alert stopped and fired again between two notifications
+    of its group, so it comes back with a new startsAt and no resolution in between."""
+    db1, db2 = (alert("Flap", h, severity="critical", summary=f"replica lag on {h}") for h in ("db-1", "db-2"))
+    post(bot, notification("Flap", [db1, db2]))
+    work(bot)
+    [channel] = incident_channels(bot)
+    refired = dict(db1, startsAt="2026-11-28T09:20:00Z")
+    answer = post(bot, notification("Flap", [refired, db2])).json()
+    assert (answer["stored"], answer["changed"]) == (0, 1)  # the same alert, firing anew
+    late = post(bot, notification("Flap", [db1, db2])).json()  # a late retry about the earlier firing
+    assert (late["stored"], late["changed"], late["repeat"]) == (0, 0, False)
+    bot.clock.advance(timedelta(seconds=31))
+    work(bot)
+    [summary] = [m for m in bot.workspace.messages(channel) if "*Flap" in m.text]
+    assert "2 firing" in summary.text and summary.text.count("replica lag on db-1") == 1
+    assert sorted((a.fingerprint, a.starts_at.minute) for a in rows(bot, Alert)) == [
+        ("Flap-db-1", 20), ("Flap-db-2", 0)]  # one row per fingerprint, the latest firing
+
+    ended = "2026-11-28T09:40:00Z"
+    post(bot, notification("Flap", [dict(refired, status="resolved", endsAt=ended),
+                                    dict(db2, status="resolved", endsAt=ended)]))
+    work(bot)
+    [group] = rows(bot, AlertGroup)
+    assert group.status == "resolved" and {a.status for a in rows(bot, Alert)} == {"resolved"}
+    [prompt] = [m for m in bot.workspace.messages(channel) if "All alerts resolved" in m.text]
+    [incident] = rows(bot, Incident)
+    assert ("alerts_resolve_incident", str(incident.id)) in buttons(prompt.blocks)
+    [summary] = [m for m in bot.workspace.messages(channel) if "*Flap" in m.text]
+    assert "all resolved, 2 resolved" in summary.text
+
+
+def test_resolved_alerts_are_deleted_after_the_retention(bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retention, "GROUPS", 1)  # one group a batch: the batches loop
+    ended = "2026-11-28T09:40:00Z"
+    for name in ("OldA", "OldB"):  # triage groups that resolved
+        post(bot, notification(name, [alert(name, "h1")]))
+        post(bot, notification(name, [alert(name, "h1", status="resolved", ends=ended)]))
+    churn = [alert("Churn", "pod-1"), alert("Churn", "pod-2")]  # a group that goes on firing as pods come and go
+    post(bot, notification("Churn", churn))
+    post(bot, notification("Churn", [dict(churn[0], status="resolved", endsAt=ended), churn[1]]))
+    paging = alert("Paging", "api-1", severity="critical")  # resolved, but its incident is still open
+    post(bot, notification("Paging", [paging]))
+    post(bot, notification("Paging", [dict(paging, status="resolved", endsAt=ended)]))
+    work(bot)
+    [incident] = rows(bot, Incident)
+    bot.clock.advance(timedelta(days=29))
+    recent = alert("Recent", "h1", starts="2026-12-27T09:00:00Z")
+    post(bot, notification("Recent", [recent]))
+    post(bot, notification("Recent", [dict(recent, status="resolved", endsAt="2026-12-27T09:40:00Z")]))
+    work(bot)
+    assert bot.rt.alert_retention.run() == (0, 0)  # nothing resolved 30 days ago yet
+
+    bot.clock.advance(timedelta(days=2))
+    assert bot.rt.alert_retention.run() == (2, 1)  # OldA and OldB with their alerts; Churn's pod-1
+    groups = {g.title: g for g in rows(bot, AlertGroup)}
+    assert sorted(groups) == ["Churn", "Paging", "Recent"]
+    assert sorted(a.fingerprint for a in rows(bot, Alert)) == ["Churn-pod-2", "Paging-api-1", "Recent-h1"]
+
+    bot.slack.command("U0ALICE", incident.channel_id or "", "/incident", "resolve recovered")
+    eventually(lambda: rows(bot, Incident)[0].status == "resolved", what="the incident resolved")
+    assert bot.rt.alert_retention.run() == (0, 0)  # a periodic step: not due again so soon
+    bot.clock.advance(retention.EVERY)
+    assert bot.rt.alert_retention.run() == (1, 0)
+    assert sorted(g.title for g in rows(bot, AlertGroup)) == ["Churn", "Recent"]
+    # a group deleted is a new problem when it fires again
+    assert post(bot, notification("OldA", [alert("OldA", "h1", starts="2026-12-30T09:00:00Z")])).json()["stored"] == 1
