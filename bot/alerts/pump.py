@@ -83,13 +83,21 @@ class AlertPump:
             self._run()
 
     def _run(self) -> None:
-        self.declare_due()
-        for incident_id in self._provisioner.claim_due():
-            self._provisioner.provision(incident_id)
+        self._page(provision=True)
         while self.flush_due() == RENDER_CHUNK:
             self._pause()
+            self._page()
         while self._deliver(CHUNK) == CHUNK:
             self._pause()
+            self._page()
+
+    def _page(self, *, provision: bool = False) -> None:
+        """Incidents owed to paging groups are declared and their channels set up before anything
+        else, and again between passes: a page that arrives during a storm does not wait behind
+        the storm's triage messages. Channels owed for other reasons are claimed at the start."""
+        if self.declare_due() or provision:
+            for incident_id in self._provisioner.claim_due():
+                self._provisioner.provision(incident_id)
 
     def declare_due(self) -> int:
         """Declare the incident of every paging group that is owed one (each its own commit; the
