@@ -77,6 +77,20 @@ async def open_loop(url: str, bodies: list[bytes], rate: float) -> list[float]:
         return list(await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies))))
 
 
+def one_at_a_time(url: str, bodies: list[bytes], gap: float = 0.5) -> list[float]:
+    """Each webhook alone, the pump's work after the one before it done: what the request path
+    itself costs (the median is robust to a shared machine's noise)."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    latencies = []
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for body in bodies:
+            time.sleep(gap)
+            started = time.perf_counter()
+            response = client.post("/alerts/alertmanager", content=body)
+            latencies.append(time.perf_counter() - started if response.status_code == 200 else FAILED)
+    return latencies
+
+
 async def closed_loop(url: str, bodies: list[bytes]) -> float:
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     queue = list(reversed(bodies))
@@ -193,6 +207,10 @@ def main() -> None:
                     bot_process(sandbox, database_url, Path(tmp) / f"bot-{label}.log",
                                 extra_env={"OPSBOT_PLAYBOOKS": str(playbooks)}) as url:
                 sender.submit(send_open_loop, url, storm("Warmup", "first")[:50:10], RATE).result()
+                for kind in ("first", "none"):
+                    alone = sender.submit(one_at_a_time, url, storm(f"Alone{kind}", kind)[:CRITICAL]).result()
+                    what = "paging (incident owed)" if kind == "first" else "triage"
+                    print(f"{label}: one at a time, {CRITICAL} new {what} groups: {report(alone)}", flush=True)
                 results: dict[str, list[float]] = {}
                 sent: dict[str, str] = {}  # storm prefix → where its paging groups were
                 for round_ in range(args.rounds):
