@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -280,14 +280,22 @@ def _triage(ctx: Ctx, group: AlertGroup, resolved_at: datetime | None) -> None:
 def declare_due(ctx: Ctx, group_id: int) -> Incident | None:
     """The incident a paging group is owed, declared by the pump off the webhook's request path
     (claimed by compare-and-set on ``declare_due_at``, so once across replicas); None when another
-    process claimed it, or someone declared it from the triage message meanwhile."""
+    process claimed it, or someone declared it from the triage message meanwhile.
+
+    It is declared as of the notification that paged (its timeline, response time and escalation
+    count from then, however busy the pump was), and told at once if the group resolved meanwhile."""
+    owed = ctx.session.get(AlertGroup, group_id)
+    paged_at = owed.declare_due_at if owed is not None else None
     group = claim(ctx, AlertGroup, group_id, "declare_due_at")
-    if group is None:
+    if group is None or paged_at is None:
         return None
     existing = _incident(ctx, group)
     if existing is not None and existing.status == "open":
         return None
-    return open_incident(ctx, group, BOT)
+    incident = open_incident(replace(ctx, now=paged_at), group, BOT)
+    if group.status == "resolved":
+        _tell_all_resolved(ctx, group, incident)
+    return incident
 
 
 def open_incident(ctx: Ctx, group: AlertGroup, by: str) -> Incident:
@@ -318,12 +326,17 @@ def open_incident(ctx: Ctx, group: AlertGroup, by: str) -> Incident:
 
 
 def _on_all_resolved(ctx: Ctx, group: AlertGroup) -> None:
-    settings = ctx.playbook.alerts
     group.status, group.resolved_at = "resolved", ctx.now
     group.summary_due_at = ctx.now  # the all-clear is news: not held back by the debounce (once per episode)
     incident = _incident(ctx, group)
-    if incident is None or incident.status != "open":
-        return
+    if incident is not None and incident.status == "open":
+        _tell_all_resolved(ctx, group, incident)
+
+
+def _tell_all_resolved(ctx: Ctx, group: AlertGroup, incident: Incident) -> None:
+    """On the incident's timeline; resolved by the bot where the playbook allows it for a group this
+    small (the alerts seen since it was declared), else the pump posts the prompt."""
+    settings = ctx.playbook.alerts
     incidents.record(ctx, incident, BOT, "alerts", f"All alerts of {group.title} resolved")
     total = ctx.session.exec(select(func.count()).select_from(Alert).where(  # type: ignore[call-overload]
         Alert.group_id == group.id, Alert.first_seen >= incident.declared_at)).one()
