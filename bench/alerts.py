@@ -23,8 +23,10 @@ import asyncio
 import gc
 import json
 import multiprocessing
+import re
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -242,6 +244,11 @@ def main() -> None:
                     rate = sender.submit(send_closed_loop, url, storm("Closed", "none")).result()
                     print(f"{label}: closed loop, {CONCURRENCY} senders, new groups: {rate:.0f} webhooks/s "
                           f"({rate * PER_GROUP:.0f} alerts/s)")
+                failed = sum(v == FAILED for r in results.values() for v in r)
+                if failed:  # what the bot logged for them: the exceptions' last lines
+                    lines = (Path(tmp) / f"bot-{label}.log").read_text(errors="replace").splitlines()
+                    causes = Counter(line[:120] for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line))
+                    print(f"{label}: {failed} webhooks failed; the bot logged {dict(causes) or 'no exception'}")
                 verdict = {k: "met" if percentile([v for v in r if v != FAILED], 99) < 0.050 else "MISSED"
                            for k, r in results.items()}
                 print(f"{label}: p99 < 50 ms at {RATE}/s: {verdict}; Slack calls made by the pump meanwhile "
