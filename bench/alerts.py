@@ -195,6 +195,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both (comma)")
     parser.add_argument("--storms", default="spread,first", help="where the paging groups are: spread, first")
     parser.add_argument("--rounds", type=int, default=1, help="each storm this many times")
+    parser.add_argument("--rate", type=float, default=RATE, help="webhooks per second of the open loop")
     parser.add_argument("--quick", action="store_true", help="leave out the repeated storm and the closed loop")
     return parser.parse_args()
 
@@ -224,11 +225,11 @@ def main() -> None:
                         next_minute()
                         drained, incidents = drain_target(sandbox, prefix), paged(sandbox, prefix)
                         started = time.perf_counter()
-                        latencies = sender.submit(send_open_loop, url, storm(prefix, criticals), RATE).result()
+                        latencies = sender.submit(send_open_loop, url, storm(prefix, criticals), args.rate).result()
                         results[prefix], sent[prefix] = latencies, criticals
                         load = Path("/proc/loadavg").read_text().split()[0]
-                        print(f"{label}: {RATE}/s, {GROUPS} new groups x {PER_GROUP} alerts, {CRITICAL} paging "
-                              f"({criticals}): {report(latencies)} (load average {load})", flush=True)
+                        print(f"{label}: {args.rate:.0f}/s, {GROUPS} new groups x {PER_GROUP} alerts, "
+                              f"{CRITICAL} paging ({criticals}): {report(latencies)} (load average {load})", flush=True)
                         stored = [g for g, v in enumerate(latencies) if v != FAILED]  # a 5xx stored nothing
                         paging_groups = sum(1 for g in stored if pages(g, criticals))
                         wait_for(lambda shown=incidents, n=paging_groups: shown() >= n, timeout=300)
@@ -251,7 +252,7 @@ def main() -> None:
                     print(f"{label}: {failed} webhooks failed; the bot logged {dict(causes) or 'no exception'}")
                 verdict = {k: "met" if percentile([v for v in r if v != FAILED], 99) < 0.050 else "MISSED"
                            for k, r in results.items()}
-                print(f"{label}: p99 < 50 ms at {RATE}/s: {verdict}; Slack calls made by the pump meanwhile "
+                print(f"{label}: p99 < 50 ms at {args.rate:.0f}/s: {verdict}; Slack calls made by the pump meanwhile "
                       f"(never on the request path): {len(sandbox.workspace.calls)}", flush=True)
 
 
