@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from bot.alerts.auth import IntakeSecrets, load_secrets
 from bot.alerts.listen import ListenedChannels
 from bot.alerts.pump import AlertPump
+from bot.alerts.retention import AlertRetention
 from bot.background import Background
 from bot.changes.reminders import ChangeReminders
 from bot.clock import Clock, system_clock
@@ -88,6 +89,8 @@ class Runtime:
     """``/incident note`` (channel, text, author): notes arriving together are written together, one
     batch at a time on SQLite (one connection, one writer: a second batch would only wait for it)."""
     alerts: AlertPump
+    alert_retention: Background
+    """Deletes resolved alerts past the pack's retention (``bot.alerts.retention``), every few minutes."""
     history: HistoryReads
     """Links captured messages, and reads history for marked messages never seen (one read a minute)."""
     history_reads: Background
@@ -177,7 +180,8 @@ class Runtime:
 
     def background_work(self) -> tuple[Background, ...]:
         """Work that waits on other servers, kicked by every tick besides the requests that queue it."""
-        return (self.history_reads, self.trackers, self.postmortems, self.paging, self.report_charts)
+        return (self.history_reads, self.trackers, self.postmortems, self.paging, self.report_charts,
+                self.alert_retention)
 
     def tick(self) -> None:
         """One whole pass in this thread, piece after piece: for tests and tools that want it done
@@ -273,7 +277,8 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
                                               in_flight=1 if engine.dialect.name == "sqlite" else 2),
         slow_pool=slow_pool, run_pool=run_pool,
         intake_pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="opsbot-alerts"),
-        alerts=AlertPump(engine, playbook, clock, provisioner, delivery.deliver_due),
+        alerts=AlertPump(work, engine, playbook, clock, provisioner, delivery.deliver_due),
+        alert_retention=Background("alert_retention", AlertRetention(engine, playbook, clock).run_due, slow_pool),
         history=history, history_reads=Background("history_reads", history.run_due, slow_pool),
         followups=FollowUpTimers(work),
         trackers=Background("tracker_sync", TrackerSync(work, trackers.from_pack(playbook.record.followups)).run_due,

@@ -3,7 +3,8 @@ and the Slack side of alerts (triage buttons, the resolve prompt, alert channels
 
 Each webhook: check the integration's secret in constant time (401, nothing read or parsed), parse
 (400 naming the field), store in one transaction, answer 2xx only then. Slack is never called on
-the request path: the pump posts and edits afterwards. A failure to store is a 503, so the sender
+the request path, nor is an incident declared there: the pump declares the incidents paging groups
+are owed, sets up their channels, posts and edits afterwards. A failure to store is a 503, so the sender
 retries; a repeat of a stored notification changes nothing but last-seen.
 """
 

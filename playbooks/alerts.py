@@ -1,7 +1,8 @@
 """``alerts.yaml``: how monitoring alerts become incidents. Which integrations may send alerts and
 how each proves who it is, how alert labels map to a severity, at which severity an alert group
 opens an incident by itself (below it a triage message asks a human), how often an incident's alert
-summary may be edited, and when a re-fire reopens the incident instead of opening a new one.
+summary may be edited, when a re-fire reopens the incident instead of opening a new one, and how
+long resolved alerts are kept.
 
 Secrets never live in the YAML (docs/architecture.md, "Secrets stay secret"): each integration
 names an environment variable (``secret_env``) or a file (``secret_file``) that holds its token,
@@ -92,6 +93,9 @@ class AlertSettings(PackModel):
     """Channels where existing Slack alert integrations post; each alert message gets a thread with
     a Declare incident button."""
     listen_severity: SeverityKey = "P2"
+    retention: Duration = timedelta(days=30)
+    """Resolved alert groups and alerts are deleted this long after they resolved (a group whose
+    incident is still open is kept)."""
     integrations: Integrations = Integrations()
 
     @field_validator("severities")

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from bot.alerts import flows, retention
 from storage.alerts import Alert, AlertGroup
 from storage.models import Incident, OutboundMessage
 from tests.support.alertmanager import alert, notification, write_alert_playbook
@@ -99,13 +101,14 @@ def test_critical_group_opens_one_incident_and_later_alerts_edit_its_summary(bot
     first = notification("ApiDown", [alert("ApiDown", "api-1", severity="critical"),
                                      alert("ApiDown", "api-2", severity="critical")])
     # the request path stores and answers; Slack is called only by the work kicked off afterwards
-    kick, bot.rt.kick_alerts = bot.rt.kick_alerts, lambda: None  # type: ignore[method-assign]
-    try:
+    with pump_held(bot):
         response = post(bot, first)
-    finally:
-        bot.rt.kick_alerts = kick  # type: ignore[method-assign]
     assert response.status_code == 200 and response.json()["stored"] == 2
     assert bot.workspace.calls == [] and len(rows(bot, Alert)) == 2
+    # nor is the incident declared there: the group is owed one, and the pump declares it
+    assert response.json()["incident"] is None and rows(bot, Incident) == []
+    [group] = rows(bot, AlertGroup)
+    assert group.declare_due_at is not None
     work(bot)
     [channel] = incident_channels(bot)
     [incident] = rows(bot, Incident)
@@ -113,6 +116,7 @@ def test_critical_group_opens_one_incident_and_later_alerts_edit_its_summary(bot
     assert {"U0ALICE", "U0KIM"} <= set(bot.workspace.channel(channel).members)  # @oncall paged
     summary = [m for m in bot.workspace.messages(channel) if "2 firing" in m.text]
     assert len(summary) == 1 and "api-1" in summary[0].text
+    assert flows.declare_due(bot.rt.work, group.id or 0) is None  # claimed once: a second pump finds nothing
 
     # a repeat changes nothing: no Slack call at all
     calls = len(bot.workspace.calls)
@@ -163,7 +167,7 @@ def test_resolution_prompt_and_reopen_within_window(bot: BotUnderTest) -> None:
     [incident] = rows(bot, Incident)
     assert incident.status == "open" and len(incident_channels(bot)) == 1
     assert any("Reopened" in m.text for m in bot.workspace.messages(channel))
-    assert len(rows(bot, Alert)) == 3  # stored per (fingerprint, start time)
+    assert len(rows(bot, Alert)) == 2  # one per fingerprint: the re-fire replaced the firing before it
 
     # resolved again, and a re-fire after the window: a new incident
     post(bot, notification("ApiDown", [dict(refire[0], status="resolved", endsAt="2026-11-28T09:55:00Z")]))
@@ -324,6 +328,16 @@ def test_refire_long_after_is_as_severe_as_what_fires_now_and_silence_holds_it(b
     assert [a for a, _ in buttons(triage.blocks)] == ["alerts_declare"]
 
 
+@contextmanager
+def pump_held(bot: BotUnderTest) -> Iterator[None]:
+    """Webhooks answered while the pump does not run (a busy pump): the test runs it with ``work``."""
+    kick, bot.rt.kick_alerts = bot.rt.kick_alerts, lambda: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        bot.rt.kick_alerts = kick  # type: ignore[method-assign]
+
+
 def test_auto_resolve_only_for_small_groups(tmp_path: Path) -> None:
     extra = "auto_resolve: true\nauto_resolve_max_alerts: 2\n"
     playbooks = write_alert_playbook(tmp_path / "playbooks", TOKEN, extra)
@@ -331,13 +345,21 @@ def test_auto_resolve_only_for_small_groups(tmp_path: Path) -> None:
         small = [alert("Small", f"h{i}", severity="critical") for i in range(2)]
         large = [alert("Large", f"h{i}", severity="critical") for i in range(3)]
         for name, alerts in (("Small", small), ("Large", large)):
-            post(bot, notification(name, alerts))
+            with pump_held(bot):
+                post(bot, notification(name, alerts))
+            bot.clock.advance(timedelta(seconds=5))  # the pump declares a little later: still these alerts' incident
             work(bot)
             post(bot, notification(name, [dict(a, status="resolved", endsAt="2026-11-28T09:40:00Z") for a in alerts]))
             work(bot)
+        blip = [alert("Blip", "h1", severity="critical")]  # resolved before the pump declared its incident
+        with pump_held(bot):
+            post(bot, notification("Blip", blip))
+            post(bot, notification("Blip", [dict(blip[0], status="resolved", endsAt="2026-11-28T09:41:00Z")]))
+        work(bot)
         by_title = {i.title.split("] ")[1].split(" ")[0]: i for i in rows(bot, Incident)}
         assert by_title["Small"].status == "resolved" and by_title["Small"].resolved_by == "opsbot"
         assert by_title["Large"].status == "open"
+        assert by_title["Blip"].status == "resolved" and by_title["Blip"].resolved_by == "opsbot"
         large_channel = by_title["Large"].channel_id
         assert any("All alerts resolved" in m.text for m in bot.workspace.messages(large_channel))
         assert not any("All alerts resolved" in m.text and "Resolve" in json.dumps(m.blocks)
@@ -368,3 +390,72 @@ def test_events_acknowledge_marks_the_triage_message(bot: BotUnderTest) -> None:
     [triage] = bot.workspace.messages("C0ALERTS")
     assert "Acknowledged by events" in json.dumps(triage.blocks)
     assert [a for a, _ in buttons(triage.blocks)] == ["alerts_declare", "alerts_silence"]
+
+
+def test_refire_without_resolution_is_one_alert_and_the_group_still_resolves(bot: BotUnderTest) -> None:
+    """Seen from a real Alertmanager 0.25: an alert stopped and fired again between two notifications
+    of its group, so it comes back with a new startsAt and no resolution in between."""
+    db1, db2 = (alert("Flap", h, severity="critical", summary=f"replica lag on {h}") for h in ("db-1", "db-2"))
+    post(bot, notification("Flap", [db1, db2]))
+    work(bot)
+    [channel] = incident_channels(bot)
+    refired = dict(db1, startsAt="2026-11-28T09:20:00Z")
+    answer = post(bot, notification("Flap", [refired, db2])).json()
+    assert (answer["stored"], answer["changed"]) == (0, 1)  # the same alert, firing anew
+    late = post(bot, notification("Flap", [db1, db2])).json()  # a late retry about the earlier firing
+    assert (late["stored"], late["changed"], late["repeat"]) == (0, 0, False)
+    bot.clock.advance(timedelta(seconds=31))
+    work(bot)
+    [summary] = [m for m in bot.workspace.messages(channel) if "*Flap" in m.text]
+    assert "2 firing" in summary.text and summary.text.count("replica lag on db-1") == 1
+    assert sorted((a.fingerprint, a.starts_at.minute) for a in rows(bot, Alert)) == [
+        ("Flap-db-1", 20), ("Flap-db-2", 0)]  # one row per fingerprint, the latest firing
+
+    ended = "2026-11-28T09:40:00Z"
+    post(bot, notification("Flap", [dict(refired, status="resolved", endsAt=ended),
+                                    dict(db2, status="resolved", endsAt=ended)]))
+    work(bot)
+    [group] = rows(bot, AlertGroup)
+    assert group.status == "resolved" and {a.status for a in rows(bot, Alert)} == {"resolved"}
+    [prompt] = [m for m in bot.workspace.messages(channel) if "All alerts resolved" in m.text]
+    [incident] = rows(bot, Incident)
+    assert ("alerts_resolve_incident", str(incident.id)) in buttons(prompt.blocks)
+    [summary] = [m for m in bot.workspace.messages(channel) if "*Flap" in m.text]
+    assert "all resolved, 2 resolved" in summary.text
+
+
+def test_resolved_alerts_are_deleted_after_the_retention(bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retention, "GROUPS", 1)  # one group a batch: the batches loop
+    ended = "2026-11-28T09:40:00Z"
+    for name in ("OldA", "OldB"):  # triage groups that resolved
+        post(bot, notification(name, [alert(name, "h1")]))
+        post(bot, notification(name, [alert(name, "h1", status="resolved", ends=ended)]))
+    churn = [alert("Churn", "pod-1"), alert("Churn", "pod-2")]  # a group that goes on firing as pods come and go
+    post(bot, notification("Churn", churn))
+    post(bot, notification("Churn", [dict(churn[0], status="resolved", endsAt=ended), churn[1]]))
+    paging = alert("Paging", "api-1", severity="critical")  # resolved, but its incident is still open
+    post(bot, notification("Paging", [paging]))
+    post(bot, notification("Paging", [dict(paging, status="resolved", endsAt=ended)]))
+    work(bot)
+    [incident] = rows(bot, Incident)
+    bot.clock.advance(timedelta(days=29))
+    recent = alert("Recent", "h1", starts="2026-12-27T09:00:00Z")
+    post(bot, notification("Recent", [recent]))
+    post(bot, notification("Recent", [dict(recent, status="resolved", endsAt="2026-12-27T09:40:00Z")]))
+    work(bot)
+    assert bot.rt.alert_retention.run() == (0, 0)  # nothing resolved 30 days ago yet
+
+    bot.clock.advance(timedelta(days=2))
+    assert bot.rt.alert_retention.run() == (2, 1)  # OldA and OldB with their alerts; Churn's pod-1
+    groups = {g.title: g for g in rows(bot, AlertGroup)}
+    assert sorted(groups) == ["Churn", "Paging", "Recent"]
+    assert sorted(a.fingerprint for a in rows(bot, Alert)) == ["Churn-pod-2", "Paging-api-1", "Recent-h1"]
+
+    bot.slack.command("U0ALICE", incident.channel_id or "", "/incident", "resolve recovered")
+    eventually(lambda: rows(bot, Incident)[0].status == "resolved", what="the incident resolved")
+    assert bot.rt.alert_retention.run() == (0, 0)  # a periodic step: not due again so soon
+    bot.clock.advance(retention.EVERY)
+    assert bot.rt.alert_retention.run() == (1, 0)
+    assert sorted(g.title for g in rows(bot, AlertGroup)) == ["Churn", "Recent"]
+    # a group deleted is a new problem when it fires again
+    assert post(bot, notification("OldA", [alert("OldA", "h1", starts="2026-12-30T09:00:00Z")])).json()["stored"] == 1

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,7 @@ def test_secrets_come_from_env_or_file(tmp_path: Path) -> None:
     ("severities:\n  Critical: P1\n", "severities", "lowercase"),
     ("declare_at: P7\n", "declare_at", "P0"),
     ("summary_every: soon\n", "summary_every", "not a duration"),
+    ("retention: a month\n", "retention", "not a duration"),
     ("channel: alerts\n", "channel", "#platform-ops"),
     ("listen_chanels: []\n", "listen_chanels", "did you mean 'listen_channels'"),
 ])
@@ -128,6 +130,12 @@ def test_alerts_yaml_problems_name_file_and_key(tmp_path: Path, text: str, key: 
         load_playbook(tmp_path)
     [problem] = caught.value.problems
     assert problem.file.endswith("alerts.yaml") and problem.key == key and message in problem.message, problem
+
+
+def test_retention_is_thirty_days_unless_the_pack_says(tmp_path: Path) -> None:
+    assert AlertSettings().retention == timedelta(days=30)
+    (tmp_path / "alerts.yaml").write_text("retention: 7d\n")
+    assert load_playbook(tmp_path).alerts.retention == timedelta(days=7)
 
 
 def test_manifest_subscribes_to_channel_messages() -> None:

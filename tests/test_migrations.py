@@ -99,3 +99,32 @@ def test_a_post_mortem_drafted_before_the_incident_record_upgrades_with_an_empty
     with engine.connect() as connection:
         row = connection.execute(text("SELECT text, sections, timeline_ids, format FROM postmortem")).one()
     assert tuple(row) == ("# Incident Post-Mortem: INC-0001", "[]", "[]", None)
+
+
+def test_duplicate_firings_of_an_alert_merge_into_the_latest(engine: Engine) -> None:
+    """Before 0009 each (fingerprint, start time) was a row: the older firings stayed firing, so the
+    group never resolved. The upgrade keeps the latest; a group left with nothing firing resolves
+    and its summary is due (the pump then asks its open incident to resolve)."""
+    command.upgrade(alembic_config(engine), "0008_incident_record")
+    at = [datetime(2026, 11, 30, h, tzinfo=UTC).isoformat(" ") for h in (8, 9, 10)]
+    group = ("INSERT INTO alert_group (id, source, key_hash, group_key, title, severity, status, truncated, episode, "
+             "triage, first_seen, last_seen) VALUES (:id, 'alertmanager', :id, :id, 'g', 'P1', 'firing', 0, 1, "
+             "'declared', :t, :t)")
+    alert = ("INSERT INTO alert (group_id, fingerprint, starts_at, status, name, summary, severity, labels, "
+             "annotations, first_seen, last_seen) VALUES (:g, :f, :t, :s, 'a', '', 'P1', '{}', '{}', :t, :t)")
+    with engine.begin() as connection:
+        for group_id in (1, 2):
+            connection.execute(text(group), {"id": group_id, "t": at[0]})
+        for g, f, t, s in ((1, "a", at[0], "firing"), (1, "a", at[1], "resolved"), (1, "b", at[0], "resolved"),
+                           (2, "c", at[0], "firing"), (2, "c", at[2], "firing"), (2, "c", at[1], "resolved")):
+            connection.execute(text(alert), {"g": g, "f": f, "t": t, "s": s})
+    upgrade(engine)
+    with engine.connect() as connection:
+        alerts = sorted((r[0], r[1], r[2].hour if isinstance(r[2], datetime) else int(str(r[2])[11:13]), r[3])
+                        for r in connection.execute(text("SELECT group_id, fingerprint, starts_at, status FROM alert")))
+        groups = dict((r[0], (r[1], r[2] is not None)) for r in connection.execute(
+            text("SELECT id, status, summary_due_at FROM alert_group")))
+    assert alerts == [(1, "a", 9, "resolved"), (1, "b", 8, "resolved"), (2, "c", 10, "firing")]
+    assert groups == {1: ("resolved", True), 2: ("firing", False)}
+    with pytest.raises(IntegrityError), engine.begin() as connection:  # one row per fingerprint from now on
+        connection.execute(text(alert), {"g": 2, "f": "c", "t": at[1], "s": "firing"})

@@ -24,6 +24,16 @@ def ingest(work: UnitOfWork, batch: AlertBatch, tries: int = TRIES) -> Intake:
                 on_conflict=(lambda: ingest(work, batch, tries - 1)) if tries > 1 else None)
 
 
+def declare_due(work: UnitOfWork, group_id: int) -> int | None:
+    """The incident a paging group is owed (``service.declare_due``): its id, or None when there was
+    nothing to do. The claim and the declaration are one commit."""
+    def declared(ctx: Ctx) -> int | None:
+        incident = service.declare_due(ctx, group_id)
+        return incident.id if incident is not None else None
+
+    return work(declared)
+
+
 def slack_message(work: UnitOfWork, channel_id: str, ts: str, text: str) -> bool:
     """False when this message was seen already (the same event delivered twice at once, too)."""
     return work(lambda ctx: service.slack_message(ctx, channel_id, ts, text), on_conflict=lambda: False)

@@ -1,7 +1,8 @@
-"""Background work for alerts, off the webhook's request path: provision the channels of incidents
-that alerts opened, post or edit each due group message (triage message, incident alert summary,
-all-resolved prompt), then deliver the outbox. Run after each stored notification (coalesced: at
-most one run queued behind the one running) and on every scheduler tick."""
+"""Background work for alerts, off the webhook's request path: declare the incidents paging groups
+are owed and provision their channels, post or edit each due group message (triage message,
+incident alert summary, all-resolved prompt), then deliver the outbox. Run after each stored
+notification (coalesced: at most one run queued behind the one running) and on every scheduler
+tick."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from bot.alerts import views
+from bot.alerts import flows, views
 from bot.alerts.views import GroupState
 from bot.clock import Clock
 from bot.incidents.provision import Provisioner
 from bot.slack import outbox
+from bot.work import UnitOfWork
 from playbooks.models import Playbook
 from storage.alerts import Alert, AlertGroup
 from storage.db import session_scope
@@ -35,8 +37,9 @@ MAX_YIELD = 1.0  # ...and while it is, each pass waits up to this long for a gap
 
 
 class AlertPump:
-    def __init__(self, engine: Engine, playbook: Playbook, clock: Clock, provisioner: Provisioner,
-                 deliver: Callable[[int], int]) -> None:
+    def __init__(self, work: UnitOfWork, engine: Engine, playbook: Playbook, clock: Clock,
+                 provisioner: Provisioner, deliver: Callable[[int], int]) -> None:
+        self._work = work
         self._engine = engine
         self._playbook = playbook
         self._clock = clock
@@ -80,12 +83,31 @@ class AlertPump:
             self._run()
 
     def _run(self) -> None:
-        for incident_id in self._provisioner.claim_due():
-            self._provisioner.provision(incident_id)
+        self._page(provision=True)
         while self.flush_due() == RENDER_CHUNK:
             self._pause()
+            self._page()
         while self._deliver(CHUNK) == CHUNK:
             self._pause()
+            self._page()
+
+    def _page(self, *, provision: bool = False) -> None:
+        """Incidents owed to paging groups are declared and their channels set up before anything
+        else, and again between passes: a page that arrives during a storm does not wait behind
+        the storm's triage messages. Channels owed for other reasons are claimed at the start."""
+        if self.declare_due() or provision:
+            for incident_id in self._provisioner.claim_due():
+                self._provisioner.provision(incident_id)
+
+    def declare_due(self) -> int:
+        """Declare the incident of every paging group that is owed one (each its own commit; the
+        channels are then provisioned by this same run, at once: a page is not held back by a storm)."""
+        now = self._clock()
+        with Session(self._engine) as session:
+            due = session.exec(select(AlertGroup.id).where(col(AlertGroup.declare_due_at) <= now)
+                               .order_by(col(AlertGroup.declare_due_at))).all()
+        return sum(1 for group_id in due if group_id is not None
+                   and flows.declare_due(self._work, group_id) is not None)
 
     def flush_due(self) -> int:
         """Render every group whose message is due; each claimed by compare-and-set on its due time."""
@@ -102,8 +124,8 @@ class AlertPump:
 
     def _render(self, session: Session, group_id: int, due_at: datetime, now: datetime) -> bool:
         group = session.get(AlertGroup, group_id)
-        if group is None:
-            return False
+        if group is None or group.declare_due_at is not None:
+            return False  # gone, or its incident is still owed: its message waits for the incident
         incident = session.get(Incident, group.incident_id) if group.incident_id else None
         if incident is not None and incident.channel_id is None:
             return False  # the channel is not there yet: stays due until provisioning made it

@@ -1,7 +1,9 @@
 """The rules that turn alerts into incidents the way a good on-call engineer would: one incident
 per problem (an alert group), not one per alert.
 
-- Alerts are stored per (group, fingerprint, start time); a re-fire is a new row.
+- A group holds one alert per fingerprint, and the latest notification decides its state: a
+  re-fire (a new start time, with or without a resolution between) replaces the firing before it;
+  a late notification about an earlier firing changes nothing.
 - A repeat of an unchanged notification moves the group's last-seen time and nothing else.
 - A firing group at or above the playbook's ``declare_at`` opens an incident through the incident
   service (channels are provisioned as for any incident); below it, a triage message with
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +38,7 @@ from bot.incidents.service import DeclareRequest
 from bot.refusal import Refusal
 from bot.slack import outbox
 from bot.slack.people import who
+from bot.timers import claim
 from bot.windows.service import under_maintenance
 from bot.work import BOT, Ctx
 from playbooks.alerts import AlertSettings
@@ -53,8 +56,7 @@ class Intake:
     stored: int  # alerts seen for the first time
     changed: int  # alerts whose state changed
     repeat: bool  # an unchanged repeat: only last-seen moved
-    incident_id: int | None
-    opened: bool  # an incident was opened or reopened: its channel is owed
+    incident_id: int | None  # None too while a paging group's incident is still being declared
 
 
 def key_hash(group_key: str) -> str:
@@ -82,7 +84,7 @@ def ingest(ctx: Ctx, batch: AlertBatch) -> Intake:
     if group is not None and group.payload_hash == digest:
         ctx.session.exec(update(AlertGroup).where(col(AlertGroup.id) == group.id)  # type: ignore[call-overload]
                          .values(last_seen=ctx.now))
-        return Intake(group.id or 0, 0, 0, True, group.incident_id, False)
+        return Intake(group.id or 0, 0, 0, True, group.incident_id)
     if group is None:
         return _ingest_new(ctx, batch, digest)
     group.payload_hash, group.last_seen, group.truncated = digest, ctx.now, batch.truncated
@@ -91,17 +93,17 @@ def ingest(ctx: Ctx, batch: AlertBatch) -> Intake:
     if batch.acknowledge and group.triage == "pending":  # shown at once, like the button (once per group)
         group.triage, group.triage_by, group.summary_due_at = "acknowledged", batch.source, ctx.now
     firing = _firing_count(ctx, group)
-    opened = False
     if firing and (stored or changed or group.status == "resolved"):
-        opened = _on_firing(ctx, group)
+        _on_firing(ctx, group)
     elif not firing and group.status == "firing" and (stored or changed):
         _on_all_resolved(ctx, group)
-    return Intake(group.id or 0, stored, changed, False, group.incident_id, opened)
+    return Intake(group.id or 0, stored, changed, False, group.incident_id)
 
 
 def _ingest_new(ctx: Ctx, batch: AlertBatch, digest: str) -> Intake:
     """A group seen for the first time. Everything is decided before its row is written, so a storm
-    of new groups costs two inserts per notification (the group, its alerts) and nothing more."""
+    of new groups costs two inserts per notification (the group, its alerts) and nothing more: a
+    paging group only gets its ``declare_due_at``; the pump declares its incident."""
     settings = ctx.playbook.alerts
     firing = [a for a in batch.alerts if a.status == "firing"]
     severity = SEVERITY_ORDER[-1]
@@ -114,15 +116,14 @@ def _ingest_new(ctx: Ctx, batch: AlertBatch, digest: str) -> Intake:
                        status="firing" if firing else "resolved", resolved_at=None if firing else ctx.now,
                        truncated=batch.truncated, payload_hash=digest, link=batch.link,
                        first_seen=ctx.now, last_seen=ctx.now)
-    pages = bool(firing) and _pages(ctx, group)
-    if firing and not pages:
+    if firing and _pages(ctx, group):
+        group.declare_due_at = ctx.now
+    elif firing:
         group.triage, group.summary_due_at = "pending", ctx.now
     ctx.session.add(group)
     ctx.session.flush()
     stored, _ = _store_alerts(ctx, group, batch.alerts, fresh=True)
-    if pages:
-        open_incident(ctx, group, BOT)
-    return Intake(group.id or 0, stored, 0, False, group.incident_id, pages)
+    return Intake(group.id or 0, stored, 0, False, None)
 
 
 def _pages(ctx: Ctx, group: AlertGroup) -> bool:
@@ -138,21 +139,23 @@ class _Known:
     id: int | None
     starts_at: datetime
     status: str
+    first_seen: datetime
 
 
 def _store_alerts(ctx: Ctx, group: AlertGroup, alerts: tuple[IncomingAlert, ...], *,
                   fresh: bool = False) -> tuple[int, int]:
-    """Insert new alerts and move known ones to their new state: one select, one multi-row insert,
-    at most two updates, whatever the number of alerts."""
+    """Insert new alerts and move known ones to the state the notification gives them: one select
+    (one row per fingerprint, never its earlier firings), one multi-row insert, at most two
+    updates, whatever the number of alerts."""
     settings = ctx.playbook.alerts
     fingerprints = {a.fingerprint for a in alerts}
-    known: dict[str, list[_Known]] = {}
+    known: dict[str, _Known] = {}
     if fingerprints and not fresh:
-        found = ctx.session.execute(select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status)
-                                    .where(Alert.group_id == group.id, col(Alert.fingerprint).in_(fingerprints))
-                                    .order_by(col(Alert.starts_at))).all()
-        for row_id, fingerprint, starts_at, status in found:
-            known.setdefault(fingerprint, []).append(_Known(row_id, starts_at, status))
+        found = ctx.session.execute(select(Alert.id, Alert.fingerprint, Alert.starts_at, Alert.status,
+                                           Alert.first_seen)
+                                    .where(Alert.group_id == group.id, col(Alert.fingerprint).in_(fingerprints))).all()
+        known = {fingerprint: _Known(row_id, starts_at, status, first_seen)
+                 for row_id, fingerprint, starts_at, status, first_seen in found}
     new: list[dict[str, Any]] = []
     moved: list[dict[str, Any]] = []
     seen: list[int] = []
@@ -160,40 +163,59 @@ def _store_alerts(ctx: Ctx, group: AlertGroup, alerts: tuple[IncomingAlert, ...]
         severity = map_severity(settings, incoming.labels)
         if incoming.status == "firing":
             group.severity = higher(group.severity, severity)
-        row = _match(known.get(incoming.fingerprint, []), incoming)
+        row = known.get(incoming.fingerprint)
         if row is None:
             if incoming.status == "resolved" and incoming.starts_at is None:
                 continue  # an events "resolve" for an alert that is not firing: nothing to resolve
             starts_at = incoming.starts_at or ctx.now
-            new.append({"group_id": group.id, "fingerprint": incoming.fingerprint, "starts_at": starts_at,
-                        "ends_at": incoming.ends_at, "status": incoming.status, "name": incoming.name[:200],
-                        "summary": incoming.summary[:2000], "severity": severity,
-                        "labels": json.dumps(incoming.labels), "annotations": json.dumps(incoming.annotations),
-                        "url": incoming.url, "first_seen": ctx.now, "last_seen": ctx.now})
-            known.setdefault(incoming.fingerprint, []).append(_Known(None, starts_at, incoming.status))
-        elif row.status != incoming.status and row.id is not None:
-            row.status = incoming.status
-            ends_at = incoming.ends_at or (ctx.now if incoming.status == "resolved" else None)
-            moved.append({"row_id": row.id, "new_status": incoming.status, "new_ends_at": ends_at})
-        elif row.id is not None:
+            new.append({"group_id": group.id, "fingerprint": incoming.fingerprint, "first_seen": ctx.now,
+                        **_columns(incoming, starts_at, severity, ctx.now)})
+            known[incoming.fingerprint] = _Known(None, starts_at, incoming.status, ctx.now)
+            continue
+        if row.id is None:
+            continue  # the same fingerprint twice in one notification: the first counts
+        starts_at = _starts_at(row, incoming, ctx.now)
+        if starts_at is None:
+            continue  # about an earlier firing than the stored one: the stored state is newer
+        if starts_at != row.starts_at or incoming.status != row.status:
+            first_seen = ctx.now if starts_at != row.starts_at else row.first_seen  # a re-fire is seen anew
+            moved.append({"row_id": row.id, "new_first_seen": first_seen,
+                          **{f"new_{k}": v for k, v in _columns(incoming, starts_at, severity, ctx.now).items()}})
+            row.starts_at, row.status = starts_at, incoming.status
+        else:
             seen.append(row.id)
     table = Alert.__table__  # type: ignore[attr-defined]
     if new:
         ctx.session.execute(insert(table), new)
-    if moved:
-        ctx.session.execute(update(table).where(table.c.id == bindparam("row_id")).values(
-            status=bindparam("new_status"), ends_at=bindparam("new_ends_at"), last_seen=ctx.now), moved)
+    if moved:  # never back to an earlier firing, whatever a racing notification wrote meanwhile
+        ctx.session.execute(
+            update(table).where(table.c.id == bindparam("row_id"), table.c.starts_at <= bindparam("new_starts_at"))
+            .values({column: bindparam(f"new_{column}") for column in (*_STATE, "first_seen")}), moved)
     if seen:
         ctx.session.execute(update(table).where(table.c.id.in_(seen)).values(last_seen=ctx.now))
     return len(new), len(moved)
 
 
-def _match(rows: list[_Known], incoming: IncomingAlert) -> _Known | None:
-    """The stored firing of this alert: same start time; for events (no start time), the latest."""
+_STATE = ("starts_at", "ends_at", "status", "name", "summary", "severity", "labels", "annotations", "url",
+          "last_seen")
+
+
+def _columns(incoming: IncomingAlert, starts_at: datetime, severity: str, now: datetime) -> dict[str, Any]:
+    """The columns the latest notification decides (``_STATE``)."""
+    ends_at = (incoming.ends_at or now) if incoming.status == "resolved" else incoming.ends_at
+    return {"starts_at": starts_at, "ends_at": ends_at,
+            "status": incoming.status, "name": incoming.name[:200], "summary": incoming.summary[:2000],
+            "severity": severity, "labels": json.dumps(incoming.labels),
+            "annotations": json.dumps(incoming.annotations), "url": incoming.url, "last_seen": now}
+
+
+def _starts_at(row: _Known, incoming: IncomingAlert, now: datetime) -> datetime | None:
+    """The start of the firing the notification is about; None when that firing is older than the
+    stored one (a late retry). Events have no start time: a trigger for a resolved alert is a new
+    firing that starts now; anything else is about the stored one."""
     if incoming.starts_at is None:
-        latest = rows[-1] if rows else None
-        return latest if latest is not None and latest.status == "firing" else None
-    return next((r for r in rows if r.starts_at == incoming.starts_at), None)
+        return now if incoming.status == "firing" and row.status == "resolved" else row.starts_at
+    return None if incoming.starts_at < row.starts_at else incoming.starts_at
 
 
 def _firing_count(ctx: Ctx, group: AlertGroup) -> int:
@@ -214,32 +236,32 @@ def _incident(ctx: Ctx, group: AlertGroup) -> Incident | None:
     return ctx.session.get(Incident, group.incident_id) if group.incident_id else None
 
 
-def _on_firing(ctx: Ctx, group: AlertGroup) -> bool:
-    """New or changed firing alerts: attach, reopen, open an incident, or triage. True when an
-    incident was opened or reopened."""
+def _on_firing(ctx: Ctx, group: AlertGroup) -> None:
+    """New or changed firing alerts: attach, reopen, page (the pump opens the incident), or triage."""
     settings = ctx.playbook.alerts
     resolved_at = group.resolved_at if group.status == "resolved" else None
     group.status, group.resolved_at, group.prompted_at = "firing", None, None
     if resolved_at is not None:  # a re-fire is as severe as what fires now, not as what fired before
         group.severity = _firing_severity(ctx, group)
+    if group.declare_due_at is not None:
+        return  # its incident is being declared; the summary then shows these alerts too
     incident = _incident(ctx, group)
     if incident is not None and incident.status == "open":
         if resolved_at:
             incidents.record(ctx, incident, BOT, "alerts", "Alerts of the group are firing again")
         _mark_summary_due(ctx, group)
-        return False
+        return
     if incident is not None and incident.resolved_at and ctx.now - incident.resolved_at <= settings.reopen_within:
         incidents.reopen(ctx, incident, f"alerts of {group.title} fired again", BOT)
         incident.provision_due_at = ctx.now if incident.brief_ts is None else None
         _mark_summary_due(ctx, group)
-        return True
+        return
     if incident is not None:  # resolved long ago: this is a new problem
         group.incident_id, group.message_id, group.triage = None, None, "none"
     if _pages(ctx, group):
-        open_incident(ctx, group, BOT)
-        return True
+        group.declare_due_at = ctx.now
+        return
     _triage(ctx, group, resolved_at)
-    return False
 
 
 def _triage(ctx: Ctx, group: AlertGroup, resolved_at: datetime | None) -> None:
@@ -253,6 +275,27 @@ def _triage(ctx: Ctx, group: AlertGroup, resolved_at: datetime | None) -> None:
         group.summary_due_at = ctx.now
         return
     _mark_summary_due(ctx, group)
+
+
+def declare_due(ctx: Ctx, group_id: int) -> Incident | None:
+    """The incident a paging group is owed, declared by the pump off the webhook's request path
+    (claimed by compare-and-set on ``declare_due_at``, so once across replicas); None when another
+    process claimed it, or someone declared it from the triage message meanwhile.
+
+    It is declared as of the notification that paged (its timeline, response time and escalation
+    count from then, however busy the pump was), and told at once if the group resolved meanwhile."""
+    owed = ctx.session.get(AlertGroup, group_id)
+    paged_at = owed.declare_due_at if owed is not None else None
+    group = claim(ctx, AlertGroup, group_id, "declare_due_at")
+    if group is None or paged_at is None:
+        return None
+    existing = _incident(ctx, group)
+    if existing is not None and existing.status == "open":
+        return None
+    incident = open_incident(replace(ctx, now=paged_at), group, BOT)
+    if group.status == "resolved":
+        _tell_all_resolved(ctx, group, incident)
+    return incident
 
 
 def open_incident(ctx: Ctx, group: AlertGroup, by: str) -> Incident:
@@ -277,18 +320,23 @@ def open_incident(ctx: Ctx, group: AlertGroup, by: str) -> Incident:
             text = views.declared_text(group, incident, by)
             outbox.edit(ctx.session, ctx.now, anchor, text, views.note_blocks(text), purpose="alert_triage")
     group.incident_id, group.episode, group.triage, group.triage_by = incident.id, group.episode + 1, "declared", by
-    group.message_id, group.prompted_at = None, None
+    group.message_id, group.prompted_at, group.declare_due_at = None, None, None
     group.summary_due_at = ctx.now
     return incident
 
 
 def _on_all_resolved(ctx: Ctx, group: AlertGroup) -> None:
-    settings = ctx.playbook.alerts
     group.status, group.resolved_at = "resolved", ctx.now
     group.summary_due_at = ctx.now  # the all-clear is news: not held back by the debounce (once per episode)
     incident = _incident(ctx, group)
-    if incident is None or incident.status != "open":
-        return
+    if incident is not None and incident.status == "open":
+        _tell_all_resolved(ctx, group, incident)
+
+
+def _tell_all_resolved(ctx: Ctx, group: AlertGroup, incident: Incident) -> None:
+    """On the incident's timeline; resolved by the bot where the playbook allows it for a group this
+    small (the alerts seen since it was declared), else the pump posts the prompt."""
+    settings = ctx.playbook.alerts
     incidents.record(ctx, incident, BOT, "alerts", f"All alerts of {group.title} resolved")
     total = ctx.session.exec(select(func.count()).select_from(Alert).where(  # type: ignore[call-overload]
         Alert.group_id == group.id, Alert.first_seen >= incident.declared_at)).one()
