@@ -33,6 +33,8 @@ from bot.logging import Redactor
 from bot.metrics import Counters
 from bot.ops.registry import operation_problems
 from bot.postmortems.publish import PostmortemPublisher
+from bot.public import cache as public_cache
+from bot.public import status as public_status
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
 from bot.slack.gateway import SlackGateway, make_client
@@ -86,6 +88,8 @@ class Runtime:
     alert_secrets: IntakeSecrets
     alert_webhooks: Counters
     listened: ListenedChannels
+    status_page: public_cache.StatusPageCache
+    """The public status page, built on a thread of its own when what it shows changes."""
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Short database work on the request path, off the event loop.
@@ -119,7 +123,7 @@ class Runtime:
         self.trackers.kick()
         self.postmortems.kick()
         self.safely(self.delivery.deliver_due)
-        self.safely(self.delivery.prune_sent)
+        self.safely(self.delivery.prune_if_due)
 
     @staticmethod
     def safely(fn: Callable[..., Any], *args: Any) -> None:
@@ -134,6 +138,7 @@ class Runtime:
         self.intake_pool.shutdown(wait=True, cancel_futures=False)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
         self.slow_pool.shutdown(wait=True, cancel_futures=False)
+        self.status_page.close()
         self.gateway.close()
         self.engine.dispose()
 
@@ -168,6 +173,9 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     provisioner = Provisioner(work, gateway)
     quick_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opsbot-db")
     history = HistoryReads(work, gateway)
+    status_page = public_cache.StatusPageCache(
+        lambda: work(lambda ctx: public_status.snapshot(ctx.session, ctx.playbook, ctx.now)), clock)
+    public_cache.watch(engine, status_page.changed)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
@@ -186,4 +194,5 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         alert_webhooks=Counters("opsbot_alert_webhooks", "Alert webhooks and alerts by outcome, since start.",
                                 "outcome", ("received", "stored", "repeats", "unauthorized", "rejected", "failed")),
         listened=ListenedChannels(gateway, playbook.alerts.listen_channels),
+        status_page=status_page,
     )
