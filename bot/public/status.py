@@ -102,8 +102,9 @@ def paged(page: StatusPage, number: int) -> Paged | None:
         return None
     first, last = (number - 1) * PAGE_SIZE, number * PAGE_SIZE
     skipped = max(0, first - len(page.current))
+    room = max(0, last - max(first, len(page.current)))
     return Paged(page, number, pages, current=page.current[first:last],
-                 history=page.history[skipped:skipped + last - max(first, len(page.current))])
+                 history=page.history[skipped:skipped + room])
 
 
 def _incident(published: list[CustomerNotice], declared_at: datetime, resolved_at: datetime | None) -> PublicIncident:
