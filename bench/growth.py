@@ -134,6 +134,44 @@ def tick_cost(env: dict[str, str]) -> None:
         rt.close()
 
 
+def outbox_work(env: dict[str, str]) -> None:
+    """The outbox's share of a tick with nothing to send: the delivery query and the prune the tick
+    calls (``prune_if_due`` where it exists, else the every-tick ``prune_sent``)."""
+    rt = build_runtime(load_settings(env))
+    try:
+        prune = getattr(rt.delivery, "prune_if_due", rt.delivery.prune_sent)
+        for _ in range(3):
+            rt.delivery.deliver_due()
+            prune()
+        cpu, wall = [], []
+        for _ in range(TICKS):
+            c, w = time.thread_time(), time.perf_counter()
+            rt.delivery.deliver_due()
+            prune()
+            cpu.append(time.thread_time() - c)
+            wall.append(time.perf_counter() - w)
+        with Session(rt.engine) as session:
+            sent = session.exec(select(func.count()).select_from(OutboundMessage)
+                                .where(OutboundMessage.state == "sent")).one()  # type: ignore[arg-type]
+        print(f"  outbox work per tick, {sent:,} sent rows: CPU p50 {statistics.median(cpu) * 1000:.2f} ms, "
+              f"wall p50 {statistics.median(wall) * 1000:.2f} ms")
+    finally:
+        rt.close()
+
+
+def more_sent(database_url: str, count: int) -> None:
+    engine = make_engine(database_url)
+    now = datetime.now(UTC)
+    rows = [dict(method="chat.postMessage", channel="C0GENERAL", args='{"text": "old"}', state="sent", attempts=1,
+                 created_at=now - timedelta(hours=n % 144), next_attempt_at=now - timedelta(hours=n % 144),
+                 sent_at=now - timedelta(hours=n % 144), result_ts=f"1700000001.{n:06d}") for n in range(count)]
+    with Session(engine) as session:
+        for start in range(0, count, 5000):
+            session.execute(insert(OutboundMessage), rows[start:start + 5000])
+        session.commit()
+    engine.dispose()
+
+
 def timers_due_together(env: dict[str, str], sandbox: SandboxServer) -> None:
     rt = build_runtime(load_settings(env))
     try:
@@ -293,9 +331,12 @@ def main() -> None:
                 channels = seed(database_url, sandbox)
                 env = {**bot_env(sandbox, database_url), "OPSBOT_TICK_SECONDS": "15"}
                 tick_cost(env)
+                outbox_work(env)
                 served_bot(database_url, sandbox, Path(tmp), label, channels[0], loader)
                 timers_due_together(env, sandbox)
                 tick_cost(env)
+                more_sent(database_url, 100_000)
+                outbox_work(env)
             print(f"  (1-minute load average now {os.getloadavg()[0]:.1f})")
 
 
