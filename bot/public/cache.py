@@ -18,8 +18,8 @@ import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from sqlalchemy import event, inspect
@@ -99,7 +99,6 @@ class StatusPageCache:
         self._lock = threading.Lock()
         self._changes = 0
         self._page: StatusPage | None = None
-        self._digest = ""
         self._built_from = -1
         self._rendered: dict[tuple[str, int], Served | None] = {}
         self._building: asyncio.Future[None] | None = None
@@ -140,7 +139,11 @@ class StatusPageCache:
             return None
         body = (render.html(shown).encode() if kind == "html" else
                 json.dumps(render.as_json(shown), ensure_ascii=False, separators=(",", ":")).encode())
-        return Served(body, f'"{self._digest}-{kind}-{number}"')
+        # the ETag is what this page shows, not when it was built: a rebuild that changed nothing
+        # still answers 304
+        shown_now = (shown.current, shown.history, shown.pages, len(self._page.current), self._page.maintenance)
+        digest = hashlib.blake2b(repr(shown_now).encode(), digest_size=12).hexdigest()
+        return Served(body, f'"{digest}-{kind}-{number}"')
 
     async def _rebuild(self) -> None:
         if self._building is None or self._building.done():
@@ -149,15 +152,8 @@ class StatusPageCache:
 
     async def _build_once(self) -> None:
         changes = self._changes
-        page, digest = await asyncio.get_running_loop().run_in_executor(self._pool, self._built)
-        self._page, self._digest, self._built_from, self._rendered = page, digest, changes, {}
-
-    def _built(self) -> tuple[StatusPage, str]:
-        """The page and a digest of what it shows for its ETags; the build time is left out, so a
-        rebuild that changed nothing still answers 304."""
-        page = self._build()
-        shown = replace(page, generated_at=datetime.min)
-        return page, hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest()
+        page = await asyncio.get_running_loop().run_in_executor(self._pool, self._build)
+        self._page, self._built_from, self._rendered = page, changes, {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

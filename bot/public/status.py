@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session, col, select
 
 from playbooks.models import Playbook
@@ -57,20 +59,19 @@ def snapshot(session: Session, playbook: Playbook, now: datetime) -> StatusPage:
     history. An incident resolved before that leaves the page even if no resolution notice was
     ever published for it."""
     since = now - timedelta(days=playbook.public.history_days)
-    shown = select(CustomerNotice, Incident.declared_at, Incident.resolved_at) \
+    shown = select(CustomerNotice.incident_id, CustomerNotice.id, CustomerNotice.kind, CustomerNotice.public_title,
+                   CustomerNotice.impact, CustomerNotice.body, CustomerNotice.published_at, Incident.declared_at,
+                   Incident.resolved_at) \
         .join(Incident, col(Incident.id) == col(CustomerNotice.incident_id)) \
         .where(col(CustomerNotice.status) == PUBLISHED)
     notices = [*session.exec(shown.where(col(Incident.resolved_at).is_(None))).all(),
                *session.exec(shown.where(col(Incident.resolved_at) >= since)).all()]
-    notices.sort(key=lambda row: (row[0].published_at, row[0].id))
-    by_incident: dict[int, list[CustomerNotice]] = {}
-    times: dict[int, tuple[datetime, datetime | None]] = {}
-    for notice, declared_at, resolved_at in notices:
-        by_incident.setdefault(notice.incident_id, []).append(notice)
-        times[notice.incident_id] = (declared_at, resolved_at)
+    notices.sort(key=lambda row: (row.published_at, row.id))
+    latest = {row.incident_id: row for row in notices}  # columns, not ORM objects: built on a thread that
+    # shares the GIL with the event loop, so the less Python it runs the less it delays acks
     current, history = [], []
-    for incident_id, published in by_incident.items():
-        public = _incident(published, *times[incident_id])
+    for row in latest.values():
+        public = _incident(row)
         if public.resolved_at is None:
             current.append(public)
         elif public.resolved_at >= since:
@@ -107,14 +108,13 @@ def paged(page: StatusPage, number: int) -> Paged | None:
                  history=page.history[skipped:skipped + room])
 
 
-def _incident(published: list[CustomerNotice], declared_at: datetime, resolved_at: datetime | None) -> PublicIncident:
-    """Started and resolved are the incident's own times (those its notices state), not when the
-    notices went out: a notice approved an hour into an outage does not move its start."""
-    latest = published[-1]
-    assert latest.published_at is not None
-    resolved = (resolved_at or latest.published_at) if latest.kind == RESOLUTION else None
+def _incident(latest: Row[Any]) -> PublicIncident:
+    """From the incident's latest published notice. Started and resolved are the incident's own
+    times (those its notices state), not when the notices went out: a notice approved an hour into
+    an outage does not move its start."""
+    resolved = (latest.resolved_at or latest.published_at) if latest.kind == RESOLUTION else None
     return PublicIncident(title=latest.public_title, impact=latest.impact, latest=latest.body,
-                          latest_at=latest.published_at, started_at=declared_at, resolved_at=resolved)
+                          latest_at=latest.published_at, started_at=latest.declared_at, resolved_at=resolved)
 
 
 def _windows(session: Session, playbook: Playbook, now: datetime) -> tuple[PublicWindow, ...]:
