@@ -46,6 +46,8 @@ from bot.paging.links import LinkSigner, signing_key
 from bot.paging.senders import Senders
 from bot.paging.timers import PageTimers
 from bot.postmortems.publish import PostmortemPublisher
+from bot.public import cache as public_cache
+from bot.public import status as public_status
 from bot.reports import digest
 from bot.settings import Settings
 from bot.slack.directory import SlackDirectory
@@ -118,6 +120,8 @@ class Runtime:
     """Each on-call schedule's handoffs (user group, briefing DMs) and user-group checks."""
     feed_key: bytes
     """Signs the on-call calendar links (``bot.oncall.feeds``)."""
+    status_page: public_cache.StatusPageCache
+    """The public status page, built on a thread of its own when what it shows changes."""
     tick_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="opsbot-tick"))
     """The tick's pieces, a thread each at most: one that waits never holds up another."""
@@ -166,7 +170,7 @@ class Runtime:
             ("report_digest", functools.partial(self.work, digest.post_due)),
             ("forget_old_events", functools.partial(timeline_flows.forget_old_events, self.work)),
             ("delivery", self.delivery.deliver_due),
-            ("prune_sent", self.delivery.prune_sent),
+            ("prune_sent", self.delivery.prune_if_due),
         ]
 
     def kick_tick(self) -> None:
@@ -223,6 +227,7 @@ class Runtime:
         self.intake_pool.shutdown(wait=True, cancel_futures=False)
         self.quick_pool.shutdown(wait=True, cancel_futures=False)
         self.slow_pool.shutdown(wait=True, cancel_futures=True)
+        self.status_page.close()
         self.gateway.close()
         self.engine.dispose()
 
@@ -269,6 +274,9 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
     if senders.by_kind and playbook.paging.public_url is None:
         log.warning("paging_links_local", reason="paging.yaml sets no public_url: acknowledge links in pages "
                     f"point at {links.base_url}, which phones cannot reach")
+    status_page = public_cache.StatusPageCache(
+        lambda: work(lambda ctx: public_status.snapshot(ctx.session, ctx.playbook, ctx.now)), clock)
+    public_cache.watch(engine, status_page.changed)
     return Runtime(
         settings=settings, playbook=playbook, engine=engine, gateway=gateway, clock=clock, work=work,
         delivery=delivery, provisioner=provisioner, timers=IncidentTimers(work), reminders=ChangeReminders(work),
@@ -292,4 +300,5 @@ def build_runtime(settings: Settings, *, clock: Clock = system_clock, playbook: 
         listened=ListenedChannels(gateway, playbook.alerts.listen_channels),
         home=home,
         oncall=OncallTimers(work, directory), feed_key=feed_key(settings.bot_token),
+        status_page=status_page,
     )

@@ -4,10 +4,11 @@ other process, replica or retry finds nothing to do."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import update
+from sqlmodel import select
 
 from bot.work import Ctx
 
@@ -31,3 +32,23 @@ def claim(ctx: Ctx, model: type[Row], row_id: int, column: str, *,
         return None
     setattr(row, column, None)
     return row
+
+
+def claim_due(ctx: Ctx, model: type[Row], row_ids: Sequence[int], column: str, *,
+              where: Iterable[Any] = ()) -> list[Row]:
+    """``claim`` for a batch: of ``row_ids``, the rows whose ``column`` is due (and that match
+    ``where``), cleared for this process by one conditional update that returns the IDs it cleared.
+    Another process's update of the same rows waits for this one and then finds them not due, so
+    each is claimed once; a batch costs two statements, not two per row."""
+    if not row_ids:
+        return []
+    table: Any = model
+    cleared = ctx.session.execute(
+        update(table).where(table.id.in_(row_ids)).where(getattr(table, column) <= ctx.now).where(*where)
+        .values({column: None}).returning(table.id).execution_options(synchronize_session=False)).scalars().all()
+    if not cleared:
+        return []
+    rows = list(ctx.session.exec(select(table).where(table.id.in_(cleared)).order_by(table.id)).all())
+    for row in rows:  # the update bypassed any copy this session already holds
+        setattr(row, column, None)
+    return rows

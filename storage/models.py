@@ -37,7 +37,7 @@ class Incident(SQLModel, table=True):
 
     acknowledged_at: datetime | None = _when(nullable=True)
     acknowledged_by: str | None = None
-    resolved_at: datetime | None = _when(nullable=True)
+    resolved_at: datetime | None = _when(nullable=True, index=True)  # the status page: open or recently resolved
     resolved_by: str | None = None
     resolution_summary: str | None = None
 
@@ -117,7 +117,12 @@ class OutboundMessage(SQLModel, table=True):
     """
 
     __tablename__ = "outbound_message"
-    __table_args__ = (Index("ix_outbound_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbound_due", "state", "next_attempt_at"),
+        Index("ix_outbound_state_id", "state", "id"),  # delivery: the oldest due rows of a state, in order
+        Index("ix_outbound_sent", "state", "sent_at"),  # pruning what was sent long ago
+        Index("ix_outbound_anchor", "anchor_id"),  # an edit supersedes the unsent edits of its message
+    )
     id: int | None = Field(default=None, primary_key=True)
     method: str
     channel: str

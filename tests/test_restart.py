@@ -112,6 +112,6 @@ def test_two_processes_on_one_postgresql_post_each_update_once(sandbox: SandboxS
                            what="the cadence update")
             time.sleep(1.0)  # both processes tick five more times
             assert [len(cadence_updates(sandbox, c)) for c in channels] == [round_] * 4
-        executive = [t for t in (m.text for m in sandbox.workspace.messages("C0EXECUTIVE"))
-                     if "since declared" in t]
+        executive = [b["text"]["text"] for m in sandbox.workspace.messages("C0EXECUTIVE") for b in m.blocks
+                     if "since declared" in b.get("text", {}).get("text", "")]  # updates due together share one
         assert len(executive) == 3 * 4

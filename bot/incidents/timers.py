@@ -9,6 +9,7 @@ update overdue after downtime goes out once, and the next is planned from now.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import or_
@@ -19,14 +20,18 @@ from bot.incidents.service import record
 from bot.oncall import service as oncall
 from bot.paging import service as paging
 from bot.slack import outbox
-from bot.timers import claim
+from bot.timers import claim_due
 from bot.work import BOT, Ctx, UnitOfWork
 from playbooks.durations import format_duration
 from playbooks.models import EscalationLevel
 from storage.models import Incident
 
+log = structlog.get_logger(__name__)
 MISSED_CYCLES_TO_ESCALATE = 2
 log = structlog.get_logger(__name__)
+BATCH = 40
+"""Incidents whose timers fire in one transaction; also the most sections of a combined stakeholder
+message (Slack takes 50 blocks)."""
 
 
 class IncidentTimers:
@@ -34,31 +39,69 @@ class IncidentTimers:
         self._work = work
 
     def run_due(self) -> int:
-        """Fire every due timer once; returns how many fired."""
+        """Fire every due timer once, ``BATCH`` incidents per transaction; returns how many fired.
+        A batch that fails is retried one incident at a time, so one broken incident holds back
+        only its own timers."""
         due = self._work(lambda ctx: ctx.session.exec(
             select(Incident.id).where(Incident.status == "open")
             .where(col(Incident.channel_id).is_not(None))
             .where(or_(col(Incident.ack_due_at) <= ctx.now, col(Incident.next_escalation_at) <= ctx.now,
                        col(Incident.next_update_at) <= ctx.now))
+            .order_by(col(Incident.id))
         ).all())
         fired = 0
-        for incident_id in due:
+        for start in range(0, len(due), BATCH):
+            batch = [i for i in due[start:start + BATCH] if i is not None]
             try:
-                fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "ack_due_at", _ack_deadline))
-                fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_escalation_at", _escalation))
-                fired += self._work(lambda ctx, i=incident_id: _claimed(ctx, i, "next_update_at", _cadence))
-            except Exception:  # a row locked elsewhere (lock_timeout) delays that incident only, not the rest
-                log.exception("incident_timer_failed", incident_id=incident_id)
+                fired += self._work(lambda ctx, b=batch: _fire(ctx, b))
+            except Exception:
+                log.exception("incident_timers_batch_failed", incidents=len(batch))
+                for incident_id in batch:
+                    try:
+                        fired += self._work(lambda ctx, i=incident_id: _fire(ctx, [i]))
+                    except Exception:
+                        log.exception("incident_timer_failed", incident_id=incident_id)
         return fired
 
 
-def _claimed(ctx: Ctx, incident_id: int, column: str, step: Callable[[Ctx, Incident], None]) -> int:
-    """The step runs once its due time is claimed; it plans the next one in the same transaction."""
-    incident = claim(ctx, Incident, incident_id, column, wanted=lambda i: i.status == "open")
-    if incident is None:
-        return 0
-    step(ctx, incident)
-    return 1
+def _fire(ctx: Ctx, incident_ids: list[int]) -> int:
+    """Each due time of these incidents is claimed (one statement per column for the batch) and its
+    step run in this transaction; each step plans the next due time. The stakeholder copies of the
+    cadence updates go out together (``Mirrors``)."""
+    mirrors = Mirrors()
+    steps: tuple[tuple[str, Callable[[Ctx, Incident], None]], ...] = (
+        ("ack_due_at", _ack_deadline), ("next_escalation_at", _escalation),
+        ("next_update_at", lambda c, incident: _cadence(c, incident, mirrors)))
+    fired = 0
+    for column, step in steps:
+        for incident in claim_due(ctx, Incident, incident_ids, column, where=[col(Incident.status) == "open"]):
+            step(ctx, incident)
+            fired += 1
+    mirrors.post(ctx)
+    return fired
+
+
+@dataclass
+class Mirrors:
+    """Cadence updates bound for stakeholder channels in one batch, by channel. Slack takes about one
+    message per second per channel: a thousand incidents due together mirrored one by one would keep
+    a stakeholder channel busy for a quarter of an hour, so a channel gets one message per batch,
+    with a section per incident."""
+
+    by_channel: dict[str, list[tuple[Incident, str]]] = field(default_factory=dict)
+
+    def add(self, channel: str, incident: Incident, text: str) -> None:
+        self.by_channel.setdefault(channel, []).append((incident, text))
+
+    def post(self, ctx: Ctx) -> None:
+        for channel, mirrored in self.by_channel.items():
+            if len(mirrored) == 1:
+                [(incident, text)] = mirrored
+                outbox.post(ctx.session, ctx.now, channel, text, views.update_blocks(text, None),
+                            incident_id=incident.id, purpose="cadence_stakeholders")
+            else:
+                text, blocks = views.combined_updates([(i.ref, t) for i, t in mirrored])
+                outbox.post(ctx.session, ctx.now, channel, text, blocks, purpose="cadence_stakeholders")
 
 
 def _ack_deadline(ctx: Ctx, incident: Incident) -> None:
@@ -75,7 +118,7 @@ def _escalation(ctx: Ctx, incident: Incident) -> None:
     incident.next_escalation_at = escalation.next_due(ctx.playbook, incident)
 
 
-def _cadence(ctx: Ctx, incident: Incident) -> None:
+def _cadence(ctx: Ctx, incident: Incident, mirrors: Mirrors) -> None:
     severity = ctx.playbook.severity(incident.severity)
     if severity.update_every is None:
         return
@@ -94,9 +137,8 @@ def _cadence(ctx: Ctx, incident: Incident) -> None:
     outbox.post(ctx.session, ctx.now, incident.channel_id or "", text, blocks, incident_id=incident.id,
                 purpose="cadence")
     for channel in severity.stakeholder_channels:
-        mirrored = views.stakeholder_update_text(ctx.playbook, incident, latest, ctx.now, progress, channel)
-        outbox.post(ctx.session, ctx.now, channel, mirrored, views.update_blocks(mirrored, None),
-                    incident_id=incident.id, purpose="cadence_stakeholders")
+        mirrors.add(channel, incident,
+                    views.stakeholder_update_text(ctx.playbook, incident, latest, ctx.now, progress, channel))
     record(ctx, incident, BOT, "cadence", "Scheduled status update posted" + (" (no new update)" if missed else ""))
     if missed and incident.missed_updates % MISSED_CYCLES_TO_ESCALATE == 0:
         _escalate_next(ctx, incident, f"no update for {incident.missed_updates} cycles")

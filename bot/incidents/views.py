@@ -169,6 +169,16 @@ def update_blocks(text: str, author: str | None) -> list[dict]:
     return _dicts(blocks)
 
 
+def combined_updates(updates: list[tuple[str, str]]) -> tuple[str, list[dict]]:
+    """Scheduled updates of several incidents (reference, text) as one stakeholder message: a section
+    each, after a heading (at most 49 updates: Slack takes 50 blocks)."""
+    refs = ", ".join(ref for ref, _ in updates)
+    heading = f"*Scheduled status updates of {len(updates)} incidents*: {refs}"
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=heading[:SECTION_LIMIT]))]
+    blocks += [SectionBlock(text=MarkdownTextObject(text=text[:SECTION_LIMIT])) for _, text in updates[:49]]
+    return f"Scheduled status updates of {len(updates)} incidents: {refs}"[:3000], _dicts(blocks)
+
+
 def cadence_blocks(text: str, incident: Incident, *, missed_since: datetime | None, askees: list[str],
                    playbook: Playbook) -> list[dict]:
     """The scheduled update; when nobody updated since the last one, it says so and asks by name."""

@@ -1,4 +1,5 @@
-"""The status page as HTML (readable without JavaScript, every value escaped) and as JSON."""
+"""The status page as HTML (readable without JavaScript, every value escaped) and as JSON, one page
+of incidents at a time (``bot.public.status.paged``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from bot.public.status import PublicIncident, PublicWindow, StatusPage
+from bot.public.status import Paged, PublicIncident, PublicWindow
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f6f8;color:#1d2630}
@@ -44,7 +45,17 @@ def _section(title: str, cards: list[str], empty: str) -> str:
     return f"<section><h2>{title}</h2>{''.join(cards) or f'<p class=empty>{empty}</p>'}</section>"
 
 
-def html(page: StatusPage) -> str:
+def _nav(paged: Paged) -> str:
+    links = []
+    if paged.number > 1:
+        links.append(f'<a href="?page={paged.number - 1}">Newer</a>')
+    if paged.number < paged.pages:
+        links.append(f'<a href="?page={paged.number + 1}">Older</a>')
+    return f'<nav class="meta">Page {paged.number} of {paged.pages} · {" · ".join(links)}</nav>' if links else ""
+
+
+def html(paged: Paged) -> str:
+    page = paged.page
     banner = ('<div class="banner ok">All systems operational</div>' if page.operational else
               f'<div class="banner down">{len(page.current)} ongoing incident(s)</div>')
     return (
@@ -52,25 +63,31 @@ def html(page: StatusPage) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(page.title)}</title><style>{_STYLE}</style></head><body><main>"
         f"<h1>{escape(page.title)}</h1>{banner}"
-        + _section("Current incidents", [_incident_card(i) for i in page.current], "No incidents right now.")
+        + (_section("Current incidents", [_incident_card(i) for i in paged.current], "No incidents right now.")
+           if paged.number == 1 or paged.current else "")
         + _section("Scheduled maintenance", [_window_card(w) for w in page.maintenance], "None scheduled.")
-        + _section("Past incidents", [_incident_card(i) for i in page.history], "No incidents in this period.")
+        + (_section("Past incidents", [_incident_card(i) for i in paged.history], "No incidents in this period.")
+           if paged.history or paged.number == paged.pages else "")
+        + _nav(paged)
         + f'<p class="meta">Updated {_when(page.generated_at)}</p></main></body></html>'
     )
 
 
-def as_json(page: StatusPage) -> dict[str, Any]:
+def as_json(paged: Paged) -> dict[str, Any]:
     def incident(i: PublicIncident) -> dict[str, Any]:
         return {"title": i.title, "impact": i.impact, "latest_update": i.latest, "updated_at": i.latest_at.isoformat(),
                 "started_at": i.started_at.isoformat(),
                 "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None}
 
+    page = paged.page
     return {
         "title": page.title, "generated_at": page.generated_at.isoformat(),
         "status": "operational" if page.operational else "incident",
-        "incidents": [incident(i) for i in page.current],
+        "ongoing": len(page.current),
+        "incidents": [incident(i) for i in paged.current],
         "scheduled_maintenance": [{"title": w.title, "starts_at": w.starts_at.isoformat(),
                                    "ends_at": w.ends_at.isoformat(), "expected_impact": w.impact,
                                    "services": list(w.services)} for w in page.maintenance],
-        "history": [incident(i) for i in page.history],
+        "history": [incident(i) for i in paged.history],
+        "page": paged.number, "pages": paged.pages,
     }

@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import Delete, delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from bot import claimant
 from bot.clock import Clock
@@ -38,6 +39,26 @@ MAX_BACKOFF = timedelta(minutes=5)
 CONTENDED_RETRIES = 50
 CONTENDED_PAUSE = 0.1  # seconds
 KEEP_SENT = timedelta(days=7)  # delivered calls are kept a while for troubleshooting, then dropped
+PRUNE_EVERY = timedelta(minutes=5)
+PRUNE_BATCH, PRUNE_BATCHES = 1000, 20
+PENDING, SENDING, SENT = "pending", "sending", "sent"
+
+
+def due(state: str, now: datetime, limit: int) -> Select:
+    """The oldest rows of ``state`` that are due: pending ones whose next attempt has come, sending
+    ones whose claim ran out (a deliverer died). Read along ``ix_outbound_state_id``, so the cost
+    follows the rows waiting, not the table's history."""
+    moment = (col(OutboundMessage.next_attempt_at) <= now if state == PENDING
+              else col(OutboundMessage.claimed_until) < now)
+    return (select(OutboundMessage).where(col(OutboundMessage.state) == state).where(moment)
+            .order_by(col(OutboundMessage.id)).limit(limit))
+
+
+def prune_batch(cutoff: datetime) -> Delete:
+    """One batch of rows sent before ``cutoff``, found along ``ix_outbound_sent``."""
+    old = (select(OutboundMessage.id).where(col(OutboundMessage.state) == SENT)
+           .where(col(OutboundMessage.sent_at) < cutoff).limit(PRUNE_BATCH))
+    return delete(OutboundMessage).where(col(OutboundMessage.id).in_(old.scalar_subquery()))
 
 
 def enqueue(session: Session, now: datetime, method: str, args: dict[str, Any], *,
@@ -99,6 +120,7 @@ class OutboxDelivery:
         self._lock = threading.Lock()
         self._sending: Counter[str] = Counter()  # channels with a call in flight in this process
         self._finished: dict[str, float] = {}  # channel -> when this process's last call on it ended
+        self._next_prune: datetime | None = None
 
     def stop(self) -> None:
         """Shutdown: no call is started from now on (one in flight finishes); what is queued stays
@@ -132,17 +154,10 @@ class OutboxDelivery:
         with session_scope(self._engine) as session:
             self._take_back_orphans(session, now)
         with session_scope(self._engine) as session:
-            rows = session.exec(
-                select(OutboundMessage)
-                .where(or_(
-                    (col(OutboundMessage.state) == "pending") & (col(OutboundMessage.next_attempt_at) <= now),
-                    (col(OutboundMessage.state) == "sending") & (col(OutboundMessage.claimed_until) < now),
-                ))
-                .order_by(col(OutboundMessage.id))
-                .limit(limit)
-            ).all()
+            rows = sorted([*session.exec(due(PENDING, now, limit)).all(),
+                           *session.exec(due(SENDING, now, limit)).all()], key=lambda row: row.id or 0)[:limit]
             in_flight = set(session.exec(
-                select(OutboundMessage.channel).where(col(OutboundMessage.state) == "sending")
+                select(OutboundMessage.channel).where(col(OutboundMessage.state) == SENDING)
                 .where(col(OutboundMessage.claimed_until) >= now)
             ).all())
             backing_off = dict(session.exec(  # type: ignore[call-overload]
@@ -174,14 +189,36 @@ class OutboxDelivery:
             if taken.rowcount:
                 log.warning("slack_call_orphaned", outbound_id=row_id, claimed_by=holder)
 
+    def prune_if_due(self) -> int:
+        """``prune_sent`` every ``PRUNE_EVERY``, for the scheduler tick: the sent rows of a few minutes
+        are not worth a statement per tick."""
+        now = self._clock()
+        if self._next_prune is not None and now < self._next_prune:
+            return 0
+        pruned, finished = self._prune(now)
+        self._next_prune = now + (PRUNE_EVERY if finished else timedelta(0))
+        return pruned
+
     def prune_sent(self) -> int:
-        cutoff = self._clock() - KEEP_SENT
-        with session_scope(self._engine) as session:
-            result = session.exec(  # type: ignore[call-overload]
-                delete(OutboundMessage).where(col(OutboundMessage.state) == "sent")
-                .where(col(OutboundMessage.sent_at) < cutoff)
-            )
-            return result.rowcount
+        """Drop every call delivered more than ``KEEP_SENT`` ago; returns how many."""
+        total = 0
+        while True:
+            pruned, finished = self._prune(self._clock())
+            total += pruned
+            if finished:
+                return total
+
+    def _prune(self, now: datetime) -> tuple[int, bool]:
+        """At most ``PRUNE_BATCHES`` short transactions of ``PRUNE_BATCH`` rows each (delivery and
+        requests never wait long for the table); whether nothing old is left."""
+        total = 0
+        for _ in range(PRUNE_BATCHES):
+            with session_scope(self._engine) as session:
+                pruned = session.exec(prune_batch(now - KEEP_SENT)).rowcount  # type: ignore[call-overload]
+            total += pruned
+            if pruned < PRUNE_BATCH:
+                return total, True
+        return total, False
 
     def _deliver(self, rows: Iterable[OutboundMessage], in_flight: set[str], began: float) -> tuple[int, bool]:
         """A channel with a call in flight elsewhere (another thread or replica) waits for it:
