@@ -27,3 +27,23 @@ def summary_ms(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return (f"n={len(ms)} p50={statistics.median(ms):.1f} ms p95={percentile(ms, 95):.1f} ms "
             f"p99={percentile(ms, 99):.1f} ms max={max(ms):.1f} ms")
+
+
+@contextmanager
+def databases(tmp: Path, name: str, postgresql: bool = True) -> Iterator[list[tuple[str, str]]]:
+    """SQLite in ``tmp``, and a throwaway PostgreSQL of the bench's own when it can be started."""
+    urls = [("SQLite", f"sqlite:///{tmp}/{name}.db")]
+    if not postgresql:
+        yield urls
+        return
+    try:
+        from bot.sandbox.services.postgres import PostgresServer
+        server = PostgresServer().start()
+    except Exception as exc:  # noqa: BLE001 - PostgreSQL is optional for the benches
+        print(f"(PostgreSQL skipped: {exc})")
+        yield urls
+        return
+    try:
+        yield [*urls, ("PostgreSQL", server.create_database(f"bench_{name}"))]
+    finally:
+        server.stop()

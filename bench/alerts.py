@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._support import percentile, summary_ms
+from bench._support import databases, percentile, summary_ms
 from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from tests.support.alertmanager import alert, notification, write_alert_playbook
@@ -108,25 +108,6 @@ async def closed_loop(url: str, bodies: list[bytes]) -> float:
         started = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
         return len(bodies) / (time.perf_counter() - started)
-
-
-@contextmanager
-def databases(tmp: Path, postgresql: bool = True) -> Iterator[list[tuple[str, str]]]:
-    urls = [("SQLite", f"sqlite:///{tmp}/bench.db")]
-    if not postgresql:
-        yield urls
-        return
-    try:
-        from bot.sandbox.services.postgres import PostgresServer
-        server = PostgresServer().start()
-    except Exception as exc:  # noqa: BLE001 - PostgreSQL is optional for the bench
-        print(f"(PostgreSQL skipped: {exc})")
-        yield urls
-        return
-    try:
-        yield [*urls, ("PostgreSQL", server.create_database("bench_alerts"))]
-    finally:
-        server.stop()
 
 
 def report(values: list[float]) -> str:
@@ -204,7 +185,7 @@ def main() -> None:
     args = options()
     wanted = set(args.db.split(","))
     sender = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    with sender, tempfile.TemporaryDirectory() as tmp, databases(Path(tmp), "postgresql" in wanted) as urls:
+    with sender, tempfile.TemporaryDirectory() as tmp, databases(Path(tmp), "alerts", "postgresql" in wanted) as urls:
         playbooks = write_alert_playbook(Path(tmp) / "playbooks", TOKEN)
         for label, database_url in urls:
             if label.lower() not in wanted:

@@ -29,9 +29,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ import aiohttp
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from bench._support import percentile, summary_ms
+from bench._support import databases, percentile, summary_ms
 from bench.ack_latency import command_body, fire
 from bot.runtime import build_runtime
 from bot.sandbox.seed import default_workspace
@@ -303,26 +301,10 @@ def served_bot(database_url: str, sandbox: SandboxServer, tmp: Path, label: str,
                   f"load {busy:.1f} ms ({busy / idle:.2f}×)")
 
 
-@contextmanager
-def databases(tmp: Path) -> Iterator[list[tuple[str, str]]]:
-    urls = [("SQLite", f"sqlite:///{tmp}/growth.db")]
-    try:
-        from bot.sandbox.services.postgres import PostgresServer
-        server = PostgresServer().start()
-    except Exception as exc:  # noqa: BLE001 - PostgreSQL is optional for the bench
-        print(f"(PostgreSQL skipped: {exc})")
-        yield urls
-        return
-    try:
-        yield [*urls, ("PostgreSQL", server.create_database("bench_growth"))]
-    finally:
-        server.stop()
-
-
 def main() -> None:
     loader = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     only = os.environ.get("GROWTH_DATABASES", "SQLite,PostgreSQL").split(",")
-    with loader, tempfile.TemporaryDirectory() as tmp, databases(Path(tmp)) as urls:
+    with loader, tempfile.TemporaryDirectory() as tmp, databases(Path(tmp), "growth") as urls:
         for label, database_url in urls:
             if label not in only:
                 continue

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.sandbox.seed import default_workspace
+from bot.sandbox.server import SandboxServer
 from bot.sandbox.services.postgres import PostgresServer
 from tests.support.docker_engine import DockerEngineStandIn
 from tests.support.dockerd import Dockerd
@@ -43,6 +45,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{item.nodeid}: declare its kind, one of {', '.join(KINDS)} "
                                     '(pytestmark = pytest.mark.kind("unit"); see tests/conftest.py)')
         item.add_marker(max(declared + implied, key=KINDS.index))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """A sandbox Slack of its own, for tests that run the bot as a separate process."""
+    with SandboxServer(default_workspace()) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ processes ticking on one PostgreSQL send each reminder once."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from storage.db import make_engine
@@ -22,12 +20,6 @@ from tests.support.waiting import eventually
 from tests.test_restart import bot_process  # the bot ticking every 0.2 s, ended with SIGKILL
 
 pytestmark = pytest.mark.kind("e2e")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(default_workspace()) as server:
-        yield server
 
 
 def incident_with_followups(sandbox: SandboxServer, url: str, owners: list[str]) -> str:

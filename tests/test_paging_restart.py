@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from storage.db import make_engine
@@ -23,12 +21,6 @@ from tests.support.process import bot_process
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.kind("e2e")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(default_workspace()) as server:
-        yield server
 
 
 def sends(database_url: str) -> list[PageSend]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from storage.db import make_engine
@@ -25,14 +23,6 @@ from tests.support.process import bot_process as run_bot
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.kind("e2e")
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(default_workspace())
-    server.start()
-    yield server
-    server.stop()
 
 
 def bot_process(sandbox: SandboxServer, database_url: str, log: Path) -> AbstractContextManager[str]:

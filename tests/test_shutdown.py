@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from sqlmodel import Session, select
 
 from bot.executor import processes
 from bot.identity import Identity
-from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from storage.db import make_engine
@@ -38,14 +36,6 @@ demo.long:
   risk: low
   timeout: 30m
 """
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer(default_workspace())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

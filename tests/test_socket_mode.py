@@ -17,7 +17,6 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.sandbox.seed import default_workspace
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.simulator import SlackSimulator
 from bot.sandbox.socket_mode import MAX_CONNECTIONS, NoConnection
@@ -28,12 +27,6 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.kind("e2e")
 
 Reply = Callable[[dict[str, Any]], dict[str, Any] | None]
-
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(default_workspace()) as server:
-        yield server
 
 
 @pytest.fixture
