@@ -102,7 +102,7 @@ def test_a_post_mortem_drafted_before_the_incident_record_upgrades_with_an_empty
 
 
 def test_duplicate_firings_of_an_alert_merge_into_the_latest(engine: Engine) -> None:
-    """Before 0009 each (fingerprint, start time) was a row: the older firings stayed firing, so the
+    """Before 0014 each (fingerprint, start time) was a row: the older firings stayed firing, so the
     group never resolved. The upgrade keeps the latest; a group left with nothing firing resolves
     and its summary is due (the pump then asks its open incident to resolve)."""
     command.upgrade(alembic_config(engine), "0008_incident_record")

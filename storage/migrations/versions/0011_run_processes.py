@@ -1,7 +1,7 @@
 """run processes: the process groups a run started, and the bot process running it
 
 Revision ID: 0011_run_processes
-Revises: 0013_paging
+Revises: 0010_paging
 Create Date: 2026-11-30 03:45:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import storage.types
 
 revision = '0011_run_processes'
-down_revision = '0013_paging'
+down_revision = '0010_paging'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """reports: the weekly digests and their charts' uploads
 
-Revision ID: 0015_reports
+Revision ID: 0009_reports
 Revises: 0008_incident_record
 Create Date: 2026-11-30 03:50:00
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 import storage.types
 
-revision = '0015_reports'
+revision = '0009_reports'
 down_revision = '0008_incident_record'
 branch_labels = None
 depends_on = None

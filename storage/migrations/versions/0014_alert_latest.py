@@ -7,8 +7,8 @@ as resolved (their summary is due, so an open incident gets its all-resolved pro
 (group, fingerprint) unique. It adds the paging group's ``declare_due_at`` timer and the indexes
 retention deletes by.
 
-Revision ID: 0009_alert_latest
-Revises: 0010_stall
+Revision ID: 0014_alert_latest
+Revises: 0013_stall
 Create Date: 2026-11-30
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import storage.types
 
-revision = '0009_alert_latest'
-down_revision = '0010_stall'
+revision = '0014_alert_latest'
+down_revision = '0013_stall'
 branch_labels = None
 depends_on = None
 

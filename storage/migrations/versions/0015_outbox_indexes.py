@@ -1,15 +1,15 @@
 """outbox indexes: what delivery, pruning and edits filter on, and incident.resolved_at for the
 status page (docs/benchmarks.md, "Growth")
 
-Revision ID: 0010_outbox_indexes
-Revises: 0009_alert_latest
+Revision ID: 0015_outbox_indexes
+Revises: 0014_alert_latest
 Create Date: 2026-11-30 03:45:00
 """
 
 from alembic import op
 
-revision = '0010_outbox_indexes'
-down_revision = '0009_alert_latest'
+revision = '0015_outbox_indexes'
+down_revision = '0014_alert_latest'
 branch_labels = None
 depends_on = None
 

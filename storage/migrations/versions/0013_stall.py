@@ -1,6 +1,6 @@
 """outbound_message.claimed_by: the process sending a call, so a crashed holder's claims are taken back
 
-Revision ID: 0010_stall
+Revision ID: 0013_stall
 Revises: 0012_oncall
 Create Date: 2026-11-30
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0010_stall'
+revision = '0013_stall'
 down_revision = '0012_oncall'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """paging
 
-Revision ID: 0013_paging
-Revises: 0015_reports
+Revision ID: 0010_paging
+Revises: 0009_reports
 Create Date: 2026-11-30 03:36:14.931182
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 import storage.types
 
-revision = '0013_paging'
-down_revision = '0015_reports'
+revision = '0010_paging'
+down_revision = '0009_reports'
 branch_labels = None
 depends_on = None
 
