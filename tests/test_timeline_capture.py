@@ -105,7 +105,10 @@ def test_edit_and_delete_of_a_captured_message_reach_its_entry(bot: BotUnderTest
         bot.slack.react("U0ALICE", channel, message.ts, "pushpin")
     eventually(lambda: len(captured(bot)) == 2, what="both captured, the thread reply too")
     bot.slack.delete("U0KIM", channel, reply.message.ts)
-    eventually(lambda: captured(bot)[1].deleted_at is not None, what="the deletion on the entry")
+    # the two reactions are handled concurrently: entries are found by their text, not their order
+    eventually(lambda: {e.text: e.deleted_at is not None for e in captured(bot)}
+               == {"Rolled back release 42": False, "confirmed, errors dropping": True},
+               what="the deletion on the entry")
     timeline = answer(bot, "U0ALICE", channel, "timeline")
     assert "“Rolled back release 42”" in timeline and "<@U0BOB>" in timeline
     assert "~“confirmed, errors dropping”~ (deleted in Slack)" in timeline
