@@ -7,7 +7,6 @@ makes new links.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,17 +16,16 @@ from urllib.parse import urlencode
 from icalendar import Calendar, Event
 
 from bot.oncall.rota import Segment
-
-_LABEL = b"opsbot on-call feed v1"
+from bot.signing import derived_key, mac
 
 
 def feed_key(secret: str) -> bytes:
     """The signing key, derived so the token itself is never what signs a link."""
-    return hmac.new(secret.encode(), _LABEL, hashlib.sha256).digest()
+    return derived_key(secret, "opsbot on-call feed v1")
 
 
 def signature(key: bytes, subject: str) -> str:
-    return hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()[:32]
+    return mac(key, subject).hex()
 
 
 def subject(*, schedule: str | None = None, user: str | None = None) -> str:

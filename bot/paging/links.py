@@ -10,11 +10,12 @@ POSTs the token back, and only that acknowledges (docs/paging.md).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
+
+from bot.signing import derived_key, mac
 
 PATH = "/page/ack"
 _TOKEN = re.compile(r"([0-9]{1,12})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})")
@@ -55,8 +56,7 @@ class LinkSigner:
         return LinkOk(int(page_id))
 
     def _signature(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:16]
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(mac(self._key, payload)).rstrip(b"=").decode()
 
 
 def signing_key(secret: str | None, fallback: str) -> bytes:
@@ -64,4 +64,4 @@ def signing_key(secret: str | None, fallback: str) -> bytes:
     this purpose only, so a leaked link key never reveals the signing secret."""
     if secret:
         return secret.encode()
-    return hmac.new(fallback.encode(), b"opsbot acknowledge links", hashlib.sha256).digest()
+    return derived_key(fallback, "opsbot acknowledge links")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +33,7 @@ class Answer:
 Route = Callable[[Request, re.Match[str]], Answer]
 
 
-class HttpStandIn:
+class HttpStandIn(ABC):
     """Subclasses add routes with ``self.route("GET", r"/repos/(?P<owner>[^/]+)/…", handler)``."""
 
     def __init__(self) -> None:
@@ -78,14 +79,17 @@ class HttpStandIn:
         with self.lock:
             return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
+    @abstractmethod
     def authorized(self, request: Request) -> bool:
-        raise NotImplementedError
+        """Whether the request carries the credentials this API expects."""
 
+    @abstractmethod
     def unauthorized(self) -> Answer:
-        raise NotImplementedError
+        """The vendor's answer to missing or wrong credentials."""
 
+    @abstractmethod
     def not_found(self) -> Answer:
-        raise NotImplementedError
+        """The vendor's answer to a path it does not serve."""
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         split = urlsplit(handler.path)
