@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from bot.postmortems import views
 from storage.models import TimelineEntry
 from storage.postmortems import Postmortem, PostmortemEdit
+from storage.timeline import ChannelMessage
 from tests.support.bot import BotUnderTest, running_bot
 from tests.support.clock import FakeClock
 from tests.support.waiting import eventually
@@ -63,6 +64,11 @@ def no_markdown_posted(bot: BotUnderTest, channel: str) -> None:
             assert not MARKDOWN_IN_MRKDWN.search(text), text
 
 
+def kept(bot: BotUnderTest, ts: str) -> bool:
+    with Session(bot.rt.engine) as session:
+        return session.exec(select(ChannelMessage).where(ChannelMessage.ts == ts)).first() is not None
+
+
 def captured_link(bot: BotUnderTest) -> str | None:
     with Session(bot.rt.engine) as session:
         entry = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "message")).first()
@@ -78,6 +84,9 @@ def a_resolved_incident(bot: BotUnderTest) -> str:
     run(bot, channel, "note at 09:20 First 5xx alert fired")
     run(bot, channel, "update status: Investigating; impact: 20% of checkouts fail; actions: looking")
     said = bot.slack.say("U0KIM", channel, "Found it: config push 118 set the pool size to 1")
+    # the message's event first, as Slack delivers it before anyone can react: a reaction that wins the
+    # race marks a message the bot never saw, which waits for a history read (one a minute)
+    eventually(lambda: kept(bot, said.message.ts), what="the message kept as it arrived")
     bot.slack.react("U0BOB", channel, said.message.ts, "pushpin")
     eventually(lambda: captured_link(bot), what="the captured message's permalink")  # looked up after the capture
     bot.clock.advance(timedelta(minutes=10))

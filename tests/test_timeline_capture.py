@@ -101,6 +101,8 @@ def test_edit_and_delete_of_a_captured_message_reach_its_entry(bot: BotUnderTest
     channel = bot.declare()
     said = bot.slack.say("U0BOB", channel, "Rolled back release 42", thread_ts=None)
     reply = bot.slack.say("U0KIM", channel, "confirmed, errors dropping", thread_ts=said.message.ts)
+    # both messages' events first: a reaction that outruns its message waits for a history read
+    eventually(lambda: len(rows(bot, ChannelMessage)) == 2, what="both messages kept as they arrived")
     for message in (said.message, reply.message):
         bot.slack.react("U0ALICE", channel, message.ts, "pushpin")
     eventually(lambda: len(captured(bot)) == 2, what="both captured, the thread reply too")
